@@ -1,0 +1,20 @@
+// Shared Google Benchmark main: benchmarks run on the fast OpenBLAS kernels,
+// and the context printed with every run says which core type, TBB threads and
+// SIMD instruction set were used.
+#include <benchmark/benchmark.h>
+#include <xsimd/xsimd.hpp>
+
+#include "gengap/kernels/blas_runtime.hpp"
+
+int main(int argc, char** argv) {
+  gengap::reexec_with_fast_blas(argc, argv);
+  gengap::warn_if_slow_blas();
+  const auto blas = gengap::blas_info();
+  benchmark::AddCustomContext("openblas_core", blas.core_name);
+  benchmark::AddCustomContext("simd", xsimd::default_arch::name());
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,70 @@
+#pragma once
+// Forward SDE schedules dx = f(t) x dt + g(t) dW (MATH.md §1), their transition
+// kernel x_t | x_0 ~ N(mu_t x_0, sigma_t^2 I), the prior pi at t = T, and the
+// DSM loss's weighting lambda(t) and output scale c(t) (MATH.md §3, §4).
+//
+// | kind | f        | g          | mu_t               | sigma_t^2                      | prior           |
+// | ou   | -1       | sqrt 2     | e^{-t}             | 1 - e^{-2t} (= -expm1(-2t))    | N(0, I)         |
+// | vp   | -beta/2  | sqrt beta  | exp(-B(t)/2)       | 1 - mu_t^2  (= -expm1(-B(t)))  | N(0, I)         |
+// | ve   | 0        | sigma^t    | 1                  | (sigma^{2t} - 1) / (2 ln sigma)| N(0, sigma_T^2 I)|
+// with beta(t) = beta_min + t (beta_max - beta_min), B(t) = int_0^t beta.
+#include <cstddef>
+#include <span>
+#include <string_view>
+
+namespace gengap {
+
+enum class ScheduleKind { ou, vp, ve };
+ScheduleKind parse_schedule(std::string_view name);  // "ou" | "vp" | "ve"; else InvalidArgument("schedule", ...)
+std::string_view to_string(ScheduleKind kind);
+
+struct Schedule {
+  ScheduleKind kind = ScheduleKind::ou;
+  double T = 5.0;            // horizon
+  double t_min = 1e-3;       // training/sampling start
+  double beta_min = 0.1;     // vp
+  double beta_max = 20.0;    // vp
+  double sigma_max = 25.0;   // ve: the "sigma" of g(t) = sigma^t
+
+  // Throws InvalidArgument naming the field: T <= t_min, t_min <= 0, beta_min < 0,
+  // beta_max < beta_min, sigma_max <= 1, non-finite values.
+  void validate() const;
+
+  double mean_scale(double t) const;      // mu_t
+  double variance(double t) const;        // sigma_t^2 (accurate for small t: expm1)
+  double std_dev(double t) const;         // sigma_t
+  double drift(double t) const;           // f(t)
+  double diffusion_squared(double t) const;  // g(t)^2
+  double prior_variance() const;          // variance of pi per coordinate
+  // log pi(x) = -|x|^2/(2 v) - d/2 log(2 pi v), v = prior_variance().
+  double log_prior(std::span<const double> x) const;
+};
+
+// Defaults per kind (MATH.md §1): ou T = 5, t_min = 1e-3; vp T = 1, t_min = 1e-3;
+// ve T = 1, t_min = 1e-5, sigma = 25.
+Schedule default_schedule(ScheduleKind kind);
+
+// lambda(t): sigma2 = sigma_t^2 (default), likelihood = g(t)^2, none = 1.
+enum class Weighting { sigma2, likelihood, none };
+Weighting parse_weighting(std::string_view name);  // "sigma2" | "likelihood" | "none"
+std::string_view to_string(Weighting weighting);
+
+// c(t): one = 1 (the paper, default), inv_sigma = 1 / sigma_t (the paper's code).
+enum class OutputScale { one, inv_sigma };
+OutputScale parse_output_scale(std::string_view name);  // "one" | "inv_sigma"
+std::string_view to_string(OutputScale scale);
+
+// Everything about the DSM loss that is not the model: schedule, lambda, c.
+struct DsmSetup {
+  Schedule schedule;
+  Weighting weighting = Weighting::sigma2;
+  OutputScale output_scale = OutputScale::one;
+
+  void validate() const { schedule.validate(); }
+  double lambda(double t) const;  // weighting lambda(t)
+  double c(double t) const;       // output scale c(t)
+  // w(z) = lambda(t) c(t)^2, the Gram weight of MATH.md §5.
+  double gram_weight(double t) const { const double ct = c(t); return lambda(t) * ct * ct; }
+};
+
+}  // namespace gengap
