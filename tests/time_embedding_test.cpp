@@ -1,0 +1,113 @@
+// Time embeddings e(t) (MATH.md §3): values against the defining formulas,
+// the frequency distribution, and argument checks.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <numbers>
+#include <string>
+#include <vector>
+
+#include "gengap/kernels/error.hpp"
+#include "gengap/kernels/random.hpp"
+#include "gengap/kernels/time_embedding.hpp"
+
+namespace gengap {
+namespace {
+
+constexpr double eps = std::numeric_limits<double>::epsilon();
+
+void expect_invalid(const std::function<void()>& call, const std::string& field) {
+  try {
+    call();
+    ADD_FAILURE() << "expected InvalidArgument naming '" << field << "'";
+  } catch (const InvalidArgument& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(field + ":", 0), 0u) << e.what();
+  }
+}
+
+TEST(TimeEmbedding_Fourier, ValuesMatchSinCosOfFrequencies) {
+  const auto e = fourier_embedding(16, 30.0, 42);
+  ASSERT_EQ(e.dim(), 16u);
+  ASSERT_EQ(e.frequencies.size(), 8u);
+  std::vector<double> out(16);
+  for (double t : {0.0, 1e-3, 0.25, 0.5, 0.999, 1.0}) {
+    e.evaluate(t, out);
+    for (std::size_t k = 0; k < 8; ++k) {
+      // Reference in long double; the double angle 2 pi omega t carries a
+      // relative rounding of <= 2 eps, i.e. an absolute error <= 2 eps |angle|
+      // in sin/cos (|angle| <= 2 pi * 5 * 30 ~ 1e3 here), plus 1 ulp of the result.
+      const long double angle = 2 * std::numbers::pi_v<long double> * e.frequencies[k] * t;
+      const double tol = 4 * eps * std::abs(static_cast<double>(angle)) + 2 * eps;
+      EXPECT_NEAR(out[k], static_cast<double>(std::sin(angle)), tol) << "t=" << t << " k=" << k;
+      EXPECT_NEAR(out[8 + k], static_cast<double>(std::cos(angle)), tol) << "t=" << t << " k=" << k;
+    }
+  }
+}
+
+TEST(TimeEmbedding_Fourier, FrequenciesAreScaledDrawsOfTheEmbeddingStream) {
+  const auto e = fourier_embedding(6, 2.5, 9);
+  const CounterRng rng(9, streams::embedding);
+  for (std::size_t k = 0; k < 3; ++k) EXPECT_EQ(e.frequencies[k], 2.5 * rng.normal(k));
+  EXPECT_EQ(fourier_embedding(6, 2.5, 9).frequencies, e.frequencies);  // reproducible
+  EXPECT_NE(fourier_embedding(6, 2.5, 10).frequencies, e.frequencies);  // seed matters
+}
+
+// omega_k ~ N(0, scale^2): with n draws the sample mean has standard error
+// scale / sqrt(n) and the sample variance scale^2 sqrt(2 / (n - 1)); 5 standard
+// errors fail with probability < 1e-6 for correct draws, but catch a wrong
+// scale (e.g. 2 pi or a missing factor) or a biased generator.
+TEST(TimeEmbedding_Fourier, FrequenciesAreNormalWithTheGivenScale) {
+  const double scale = 30.0;
+  const std::size_t n = 20000;
+  const auto e = fourier_embedding(2 * n, scale, 123);
+  double mean = 0.0;
+  for (double w : e.frequencies) mean += w;
+  mean /= static_cast<double>(n);
+  double var = 0.0;
+  for (double w : e.frequencies) var += (w - mean) * (w - mean);
+  var /= static_cast<double>(n - 1);
+  EXPECT_LT(std::abs(mean), 5 * scale / std::sqrt(static_cast<double>(n)));
+  EXPECT_LT(std::abs(var - scale * scale), 5 * scale * scale * std::sqrt(2.0 / static_cast<double>(n - 1)));
+}
+
+TEST(TimeEmbedding_Linear, IsTimeOverHorizon) {
+  const auto e = linear_embedding(2.0);
+  ASSERT_EQ(e.dim(), 1u);
+  double out = 0.0;
+  for (double t : {0.0, 0.3, 1.0, 2.0}) {
+    e.evaluate(t, {&out, 1});
+    EXPECT_EQ(out, t / 2.0);  // one correctly rounded division
+  }
+}
+
+TEST(TimeEmbedding_Names, ParseAndPrintRoundTrip) {
+  EXPECT_EQ(parse_embedding("fourier"), EmbeddingKind::fourier);
+  EXPECT_EQ(parse_embedding("linear"), EmbeddingKind::linear);
+  EXPECT_EQ(to_string(EmbeddingKind::fourier), "fourier");
+  EXPECT_EQ(to_string(EmbeddingKind::linear), "linear");
+  expect_invalid([] { parse_embedding("sinusoidal"); }, "embedding");
+}
+
+TEST(TimeEmbedding_BadInput, ThrowsNamingTheField) {
+  expect_invalid([] { fourier_embedding(7, 1.0, 1); }, "embedding.dim");
+  expect_invalid([] { fourier_embedding(0, 1.0, 1); }, "embedding.dim");
+  expect_invalid([] { fourier_embedding(8, 0.0, 1); }, "embedding.scale");
+  expect_invalid([] { fourier_embedding(8, std::numeric_limits<double>::quiet_NaN(), 1); }, "embedding.scale");
+  expect_invalid([] { linear_embedding(0.0); }, "embedding.horizon");
+  expect_invalid([] { linear_embedding(-1.0); }, "embedding.horizon");
+
+  TimeEmbedding empty;  // fourier without frequencies
+  expect_invalid([&] { empty.validate(); }, "embedding.frequencies");
+  auto nan_frequency = fourier_embedding(4, 1.0, 1);
+  nan_frequency.frequencies[1] = std::numeric_limits<double>::infinity();
+  expect_invalid([&] { nan_frequency.validate(); }, "embedding.frequencies");
+
+  const auto e = fourier_embedding(4, 1.0, 1);
+  std::vector<double> wrong(3);
+  expect_invalid([&] { e.evaluate(0.5, wrong); }, "out");
+}
+
+}  // namespace
+}  // namespace gengap
