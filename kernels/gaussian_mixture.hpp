@@ -17,6 +17,9 @@ class GaussianMixture {
  public:
   // weights: K positive, normalised internally (must sum to > 0); means: K x d;
   // covariances: K matrices d x d, symmetric positive definite.
+  // Misuse throws InvalidArgument naming "weights", "means", "covariances"
+  // ("component k is not positive definite"), "variances", "X" (wrong column
+  // count or non-finite entry), "out", "mu_t"/"sigma_t" or "k".
   GaussianMixture(std::vector<double> weights, Matrix means, std::vector<Matrix> covariances);
   // Diagonal covariances: variances is K x d, all > 0.
   static GaussianMixture diagonal(std::vector<double> weights, Matrix means, Matrix variances);
@@ -44,12 +47,13 @@ class GaussianMixture {
   GaussianMixture diffused(double mu_t, double sigma_t) const;
 
  private:
-  struct Component;
   GaussianMixture() = default;
+  void finish_setup();  // log_norm_ and inverse_diagonal_ from weights_, cholesky_
   std::vector<double> weights_;
   Matrix means_;
   std::vector<Matrix> cholesky_;  // lower triangular L_k, S_k = L_k L_k^T
   std::vector<double> log_norm_;  // log pi_k - 1/2 log det(2 pi S_k)
+  Matrix inverse_diagonal_;       // K x d: 1 / L_k(i, i), so substitutions multiply
   bool diagonal_ = false;
 };
 

@@ -51,7 +51,8 @@ class CounterRng {
   // Uniform integer in [0, n) (n > 0), by multiply-shift on 64 bits.
   std::uint64_t below(std::uint64_t index, std::uint64_t n) const {
     const auto block = generate(index / 4, 2);
-    return static_cast<std::uint64_t>((static_cast<unsigned __int128>(block.v[index % 4]) * n) >> 64);
+    __extension__ using uint128 = unsigned __int128;  // GCC/Clang builtin; __extension__ keeps -Wpedantic quiet
+    return static_cast<std::uint64_t>((static_cast<uint128>(block.v[index % 4]) * n) >> 64);
   }
 
   // out[k] = uniform(first + k) / normal(first + k).

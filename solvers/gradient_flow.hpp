@@ -36,6 +36,9 @@ struct ProjectedLoss {
 class GradientFlow {
  public:
   // train: the empirical loss (G_n, C_n, L_{0,n}); A0: d x m (empty = zeros).
+  // Throws InvalidArgument naming the field on bad shapes or non-finite entries,
+  // and naming "G" if G has an eigenvalue below -1e-8 lambda_max (not a Gram
+  // matrix: smaller negative eigenvalues are rounding and are clipped to 0).
   GradientFlow(const QuadraticLoss& train, Matrix A0 = {}, GradientFlowOptions options = {});
 
   std::size_t num_features() const;  // m
@@ -50,6 +53,10 @@ class GradientFlow {
   Matrix eigen_weights(double tau) const;    // B(tau) = A(tau) Q, d x m
   double train_loss(double tau) const;       // L_n(A(tau))
   double loss(const ProjectedLoss& other, double tau) const;  // other loss at A(tau)
+  // loss(other, tau) for every tau of a grid. The taus' B(tau) are stacked so
+  // that G~ is read once per block of taus by one dgemm instead of once per
+  // tau (for d = 1 the per-tau product is a memory-bound matrix-vector product).
+  std::vector<double> losses(const ProjectedLoss& other, std::span<const double> taus) const;
   ProjectedLoss project(const QuadraticLoss& other) const;
   double distance_from_start(double tau) const;  // ||A(tau) - A_0||_F
 
@@ -57,6 +64,9 @@ class GradientFlow {
   // limit when A_0 = 0.
   Matrix minimum_norm_minimizer() const;
   // A after `steps` steps of gradient descent with step eta (closed form).
+  // Agrees with the flow at tau = eta * steps as eta -> 0 (first order in eta).
+  // Stable for eta kappa_max < 2; beyond, GD itself diverges and so does the
+  // result (the step is the caller's choice: the iterates are still reproduced).
   Matrix gradient_descent(double eta, std::size_t steps) const;
 
  private:

@@ -41,7 +41,7 @@ class KroneckerOperator {
     SymmetricEigen s;
     double value(std::size_t i, std::size_t j) const { return g.values[i] * s.values[j]; }
   };
-  const Eigen& eigen() const;  // computed once, on first use
+  const Eigen& eigen() const;  // computed once, on first use (thread-safe)
   // Returns mat(exp(tau (G kron S)) vec(A)).
   Matrix exp_apply(double tau, MatrixView A) const;
 

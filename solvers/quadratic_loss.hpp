@@ -6,9 +6,12 @@
 // gram_matrices() accumulates (G, C, L_0) from any DesignPoints source:
 // features of a tile of points are computed and consumed at once by a
 // weighted symmetric rank-k update, so memory is O(m^2 + tile m) whatever the
-// number of points. Parallelism is over output blocks of G (each block's sum
-// runs over the tiles in one fixed order), so results are bitwise identical
-// whatever the thread count.
+// number of points (two m x m accumulators and two tiles of features).
+// Parallelism: features over fixed chunks of rows, then a fixed number (2) of
+// accumulator "lanes", each adding every other tile with one full-size dsyrk
+// and summed in a fixed order at the end; C and L_0 are summed serially in
+// point order. Nothing depends on the thread count, so results are bitwise
+// identical whatever it is.
 #include <cstddef>
 
 #include "gengap/kernels/matrix.hpp"

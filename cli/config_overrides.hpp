@@ -1,0 +1,25 @@
+#pragma once
+// The command line's configuration layer: a JSON config file (optional), then
+// each --set key=value in order. Keys are dotted paths into the JSON object
+// ("model.m=64", "schedule.kind=ve"); the value is parsed as JSON when it is
+// valid JSON ("64", "1e-3", "true", "\"x\"") and taken as a string otherwise
+// ("relu").
+#include <filesystem>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace gengap::cli {
+
+// Reads a JSON object from `path`. A results folder's config.json (which
+// holds the parameters under "config" next to "environment", "summary", ...)
+// is accepted too: its "config" member is returned, so a run can be repeated.
+// Throws InvalidArgument("config", ...) naming the file on any problem.
+nlohmann::json load_config_file(const std::filesystem::path& path);
+
+// Applies one "key=value" to `config` (an object), creating intermediate
+// objects. Throws InvalidArgument("--set", ...) for a malformed assignment and
+// InvalidArgument(<key>, ...) when a parent of the key is not an object.
+void apply_assignment(nlohmann::json& config, std::string_view assignment);
+
+}  // namespace gengap::cli

@@ -1,0 +1,62 @@
+// gengap: command-line front end of the library. Subcommands: run (study S1's
+// training dynamics); more studies are added as further subcommands.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "gengap/kernels/blas_runtime.hpp"
+#include "gengap/kernels/error.hpp"
+#include "gengap/version.hpp"
+#include "run_command.hpp"
+
+namespace {
+
+// One line on stderr, whatever the message holds.
+void print_error(const std::string& what) {
+  std::string line = what;
+  for (char& ch : line) {
+    if (ch == '\n' || ch == '\r') ch = ' ';
+  }
+  std::fprintf(stderr, "gengap: error: %s\n", line.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gengap::reexec_with_fast_blas(argc, argv);
+  gengap::warn_if_slow_blas();
+
+  CLI::App app{"gengap: exact training dynamics and generalization of random-feature diffusion models", "gengap"};
+  app.set_version_flag("--version", gengap::kVersion);
+  app.require_subcommand(1);
+  const auto run_options = gengap::cli::add_run_command(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    print_error(e.what());
+    return 2;
+  }
+
+  try {
+    if (app.got_subcommand("run")) {
+      for (int i = 0; i < argc; ++i) run_options->command_line += (i > 0 ? " " : "") + std::string(argv[i]);
+      gengap::cli::run(*run_options);
+    }
+  } catch (const gengap::InvalidArgument& e) {
+    print_error(e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    print_error(e.what());
+    return 1;
+  }
+  return 0;
+}

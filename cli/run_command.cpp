@@ -1,0 +1,107 @@
+#include "run_command.hpp"
+
+#include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/info.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "config_overrides.hpp"
+#include "gengap/generalization/atomic_file.hpp"
+#include "gengap/generalization/early_stopping.hpp"
+#include "gengap/generalization/run_record.hpp"
+#include "gengap/kernels/blas_runtime.hpp"
+#include "gengap/kernels/error.hpp"
+#include "results_writer.hpp"
+
+namespace gengap::cli {
+namespace {
+
+EarlyStoppingConfig build_config(const RunOptions& options) {
+  nlohmann::json json = options.config_file.empty() ? nlohmann::json::object() : load_config_file(options.config_file);
+  for (const std::string& assignment : options.assignments) apply_assignment(json, assignment);
+  if (options.seed) json["seed"] = *options.seed;
+  EarlyStoppingConfig config = early_stopping_config_from_json(json);
+  config.validate();
+  return config;
+}
+
+void print_summary(const EarlyStoppingResult& r, const std::filesystem::path& out, int threads) {
+  const EarlyStoppingConfig& c = r.config;
+  const EarlyStoppingSummary& s = r.summary;
+  const std::string train_loss =
+      c.train_loss.method == TrainLossMethod::monte_carlo
+          ? "K=" + std::to_string(c.train_loss.draws_per_sample)
+          : "quadrature " + std::to_string(c.train_loss.time_nodes) + "x" + std::to_string(c.train_loss.noise_nodes);
+  std::printf("gengap run (S1 early stopping): two modes mu=%g, n=%zu, m=%zu, %s/%s, %s T=%g t_min=%g, %s, seed=%llu, "
+              "%d threads\n",
+              c.target.mu, c.n, c.model.m, std::string(to_string(c.model.activation)).c_str(),
+              std::string(to_string(c.model.embedding)).c_str(), std::string(to_string(c.schedule.kind)).c_str(),
+              c.schedule.T, c.schedule.t_min, train_loss.c_str(), static_cast<unsigned long long>(c.seed), threads);
+  std::printf("  G_n: %zu of %zu eigenvalues above the floor, lambda_max=%.4g; tau from %.4g to %.4g (%zu points)\n",
+              s.eigen_kept, r.eigenvalues.size(), s.lambda_max, r.tau.front(), r.tau.back(), r.tau.size());
+  std::printf("  min population loss L=%.6g at tau=%.4g (L_n=%.6g, gap=%.4g)\n", s.loss_pop_best, s.tau_best,
+              s.loss_train_best, s.gap_best);
+  std::printf("  last tau=%.4g: L_n=%.6g, L=%.6g, gap=%.4g, ||A-A0||=%.4g\n", s.tau_last, s.loss_train_last,
+              s.loss_pop_last, s.gap_last, s.norm_growth_last);
+  std::string phases;
+  for (const auto& [name, seconds] : r.timings.phases()) {
+    char buffer[96];
+    std::snprintf(buffer, sizeof buffer, "%s%s %.2f s", phases.empty() ? "" : ", ", name.c_str(), seconds);
+    phases += buffer;
+  }
+  std::printf("  time: %.2f s (%s)\n", r.timings.total(), phases.c_str());
+  std::printf("  results: %s\n", out.string().c_str());
+}
+
+}  // namespace
+
+std::shared_ptr<RunOptions> add_run_command(CLI::App& app) {
+  auto options = std::make_shared<RunOptions>();
+  CLI::App* run = app.add_subcommand("run", "Study S1: exact training dynamics L_n(tau), L(tau), gap, ||A(tau)-A_0||");
+  run->add_option("--out", options->out, "Results folder (created if missing)")->capture_default_str();
+  run->add_option("--config", options->config_file, "JSON config file (keys as in config.json's \"config\")");
+  run->add_option("--set", options->assignments,
+                  "Override one config key, dotted (e.g. --set model.m=256); repeatable, applied after --config")
+      ->type_name("KEY=VALUE");
+  run->add_option("--threads", options->threads, "Worker threads (default: all cores)")
+      ->check(CLI::Range(1, 4096));
+  run->add_option("--seed", options->seed, "Seed of every random stream (overrides the config's seed)");
+  run->add_flag("--quiet", options->quiet, "No progress lines on stderr");
+  return options;
+}
+
+void run(const RunOptions& options) {
+  // Everything the user typed is checked before anything is computed or written.
+  const EarlyStoppingConfig config = build_config(options);
+  const std::filesystem::path out(options.out);
+  ensure_directory(out, "out");
+  ensure_directory(out / "model", "out");
+
+  const int threads = options.threads > 0 ? static_cast<int>(options.threads) : tbb::info::default_concurrency();
+  const tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism,
+                                        static_cast<std::size_t>(threads));
+  // All parallelism is TBB's: OpenBLAS runs single-threaded, so that its
+  // reductions (eigendecomposition) cannot depend on a thread count either.
+  const ScopedBlasThreads single_threaded_blas(1);
+
+  nlohmann::ordered_json record;
+  record["study"] = "s1_early_stopping";
+  record["command"] = options.command_line;
+  record["seed"] = config.seed;
+  record["config"] = to_json(config);
+  record["environment"] = environment_record();
+
+  std::size_t phase_number = 0;
+  const auto progress = [&](std::string_view phase) {
+    if (!options.quiet) std::fprintf(stderr, "gengap: [%zu/7] %.*s\n", ++phase_number, static_cast<int>(phase.size()), phase.data());
+  };
+  const EarlyStoppingResult result = run_early_stopping(config, progress);
+
+  record["timings"] = result.timings.to_json();
+  record["summary"] = result.summary.to_json();
+  write_results(out, result, std::move(record));
+  print_summary(result, out, threads);
+}
+
+}  // namespace gengap::cli

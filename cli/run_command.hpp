@@ -1,0 +1,31 @@
+#pragma once
+// `gengap run`: study S1's training dynamics (generalization/early_stopping.hpp)
+// into a results folder (results_writer.hpp), with a short summary on stdout
+// and progress on stderr.
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace gengap::cli {
+
+struct RunOptions {
+  std::string out = "results/s1";
+  std::string config_file;           // empty: defaults only
+  std::vector<std::string> assignments;  // --set key=value, in order
+  std::optional<unsigned long long> seed;
+  std::size_t threads = 0;           // 0: all cores
+  bool quiet = false;                // no progress lines
+  std::string command_line;          // recorded in config.json
+};
+
+// Registers the subcommand; the options live in the returned object, which
+// must outlive app.parse().
+std::shared_ptr<RunOptions> add_run_command(CLI::App& app);
+
+// Runs it. Throws InvalidArgument for bad input, other exceptions for failures.
+void run(const RunOptions& options);
+
+}  // namespace gengap::cli

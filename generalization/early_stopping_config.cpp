@@ -1,0 +1,313 @@
+// EarlyStoppingConfig: validation naming the dotted field, and the strict JSON
+// form that config files and the command line's --set overrides go through.
+#include <cmath>
+#include <limits>
+#include <set>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "gengap/generalization/early_stopping.hpp"
+#include "gengap/kernels/error.hpp"
+
+namespace gengap {
+namespace {
+
+using Json = nlohmann::json;
+
+// Shortest round-trip form (0.0005, 1e-10), not std::to_string's fixed six decimals.
+std::string number(double x) { return fmt::format("{}", x); }
+
+// "field: problem" of a library error, re-labelled with the config's dotted key
+// so the user sees the key they typed ("model.activation: unknown activation 'foo' ...").
+[[noreturn]] void rethrow_as(const std::string& key, const InvalidArgument& error) {
+  const std::string what = error.what();
+  const std::size_t colon = what.find(": ");
+  throw InvalidArgument(key, colon == std::string::npos ? what : what.substr(colon + 2));
+}
+
+std::string describe(const Json& value) {
+  const std::string text = value.dump();
+  return std::string(value.type_name()) + " " + (text.size() > 40 ? text.substr(0, 37) + "..." : text);
+}
+
+std::uint64_t read_unsigned(const Json& value, const std::string& key) {
+  if (value.is_number_unsigned()) return value.get<std::uint64_t>();
+  if (value.is_number_integer()) {  // signed storage (a C++ int literal): fine unless negative
+    const std::int64_t x = value.get<std::int64_t>();
+    if (x < 0) throw InvalidArgument(key, "must be a non-negative integer, got " + value.dump());
+    return static_cast<std::uint64_t>(x);
+  }
+  // 1e3 or 1000.0 are integers written as floats: accept them when exact.
+  if (value.is_number_float()) {
+    const double x = value.get<double>();
+    if (std::isfinite(x) && x >= 0.0 && x == std::floor(x) && x < 1.8e19) return static_cast<std::uint64_t>(x);
+    throw InvalidArgument(key, "must be a non-negative integer, got " + value.dump());
+  }
+  throw InvalidArgument(key, "expected a non-negative integer, got " + describe(value));
+}
+
+double read_double(const Json& value, const std::string& key) {
+  if (!value.is_number()) throw InvalidArgument(key, "expected a number, got " + describe(value));
+  const double x = value.get<double>();
+  if (!std::isfinite(x)) throw InvalidArgument(key, "must be finite, got " + number(x));
+  return x;
+}
+
+std::string read_string(const Json& value, const std::string& key) {
+  if (!value.is_string()) throw InvalidArgument(key, "expected a string, got " + describe(value));
+  return value.get<std::string>();
+}
+
+template <class Parse>
+auto read_name(const Json& value, const std::string& key, Parse parse) {
+  const std::string name = read_string(value, key);
+  try {
+    return parse(name);
+  } catch (const InvalidArgument& e) {
+    rethrow_as(key, e);
+  }
+}
+
+// Walks one JSON object: each known key is read once; anything left over is
+// an unknown key (a typo must not be silently ignored).
+class ObjectReader {
+ public:
+  ObjectReader(const Json& object, std::string prefix) : object_(object), prefix_(std::move(prefix)) {
+    if (!object_.is_object()) {
+      throw InvalidArgument(prefix_.empty() ? "config" : prefix_, "expected a JSON object, got " + describe(object_));
+    }
+  }
+  std::string key(const std::string& name) const { return prefix_.empty() ? name : prefix_ + "." + name; }
+  const Json* find(const std::string& name) {
+    const auto it = object_.find(name);
+    if (it == object_.end()) return nullptr;
+    used_.insert(name);
+    return &*it;
+  }
+  template <class T>
+  void read(const std::string& name, T& target) {
+    const Json* value = find(name);
+    if (value == nullptr) return;
+    const std::string full = key(name);
+    if constexpr (std::is_same_v<T, double>) {
+      target = read_double(*value, full);
+    } else if constexpr (std::is_same_v<T, std::size_t> || std::is_same_v<T, std::uint64_t>) {
+      target = static_cast<T>(read_unsigned(*value, full));
+    } else if constexpr (std::is_same_v<T, Activation>) {
+      target = read_name(*value, full, parse_activation);
+    } else if constexpr (std::is_same_v<T, FeatureInit>) {
+      target = read_name(*value, full, parse_feature_init);
+    } else if constexpr (std::is_same_v<T, EmbeddingKind>) {
+      target = read_name(*value, full, parse_embedding);
+    } else if constexpr (std::is_same_v<T, OutputScale>) {
+      target = read_name(*value, full, parse_output_scale);
+    } else if constexpr (std::is_same_v<T, Weighting>) {
+      target = read_name(*value, full, parse_weighting);
+    } else if constexpr (std::is_same_v<T, ScheduleKind>) {
+      target = read_name(*value, full, parse_schedule);
+    } else if constexpr (std::is_same_v<T, TrainLossMethod>) {
+      target = read_name(*value, full, [](std::string_view s) {
+        if (s == "monte_carlo") return TrainLossMethod::monte_carlo;
+        if (s == "quadrature") return TrainLossMethod::quadrature;
+        throw InvalidArgument("method", "unknown method '" + std::string(s) + "' (expected monte_carlo|quadrature)");
+      });
+    } else if constexpr (std::is_same_v<T, PopulationLossMethod>) {
+      target = read_name(*value, full, [](std::string_view s) {
+        if (s == "quadrature") return PopulationLossMethod::quadrature;
+        if (s == "monte_carlo") return PopulationLossMethod::monte_carlo;
+        throw InvalidArgument("method", "unknown method '" + std::string(s) + "' (expected quadrature|monte_carlo)");
+      });
+    } else if constexpr (std::is_same_v<T, InitialWeights>) {
+      target = read_name(*value, full, [](std::string_view s) {
+        if (s == "zero") return InitialWeights::zero;
+        if (s == "gaussian") return InitialWeights::gaussian;
+        throw InvalidArgument("initial_weights",
+                              "unknown initial weights '" + std::string(s) + "' (expected zero|gaussian)");
+      });
+    } else {
+      static_assert(sizeof(T) == 0, "no JSON reader for this type");
+    }
+  }
+  void finish() const {
+    for (auto it = object_.begin(); it != object_.end(); ++it) {
+      if (!used_.contains(it.key())) throw InvalidArgument(key(it.key()), "unknown key");
+    }
+  }
+
+ private:
+  const Json& object_;
+  std::string prefix_;
+  std::set<std::string> used_;
+};
+
+std::string_view to_string(TrainLossMethod m) { return m == TrainLossMethod::monte_carlo ? "monte_carlo" : "quadrature"; }
+std::string_view to_string(PopulationLossMethod m) {
+  return m == PopulationLossMethod::quadrature ? "quadrature" : "monte_carlo";
+}
+std::string_view to_string(InitialWeights w) { return w == InitialWeights::zero ? "zero" : "gaussian"; }
+
+void require_positive(std::size_t value, const char* key) {
+  require(value > 0, key, "must be positive, got " + std::to_string(value));
+}
+void require_positive(double value, const char* key) {
+  require(std::isfinite(value) && value > 0.0, key, "must be positive and finite, got " + number(value));
+}
+
+}  // namespace
+
+void EarlyStoppingConfig::validate() const {
+  require(std::isfinite(target.mu), "target.mu", "must be finite, got " + number(target.mu));
+  require_positive(target.variance, "target.variance");
+  require_positive(n, "n");
+  require_positive(model.m, "model.m");
+  if (model.embedding == EmbeddingKind::fourier) {
+    require(model.embedding_dim > 0 && model.embedding_dim % 2 == 0, "model.embedding_dim",
+            "must be even and positive for the fourier embedding, got " + std::to_string(model.embedding_dim));
+    require_positive(model.embedding_scale, "model.embedding_scale");
+  }
+  require(std::isfinite(model.initial_scale) && model.initial_scale >= 0.0, "model.initial_scale",
+          "must be finite and non-negative, got " + number(model.initial_scale));
+  require(std::isfinite(schedule.T) && std::isfinite(schedule.t_min), "schedule.T", "must be finite");
+  require(schedule.t_min > 0.0, "schedule.t_min", "must be positive, got " + number(schedule.t_min));
+  require(schedule.T > schedule.t_min, "schedule.T",
+          "must be greater than schedule.t_min (T = " + number(schedule.T) +
+              ", t_min = " + number(schedule.t_min) + ")");
+  try {
+    schedule.validate();
+  } catch (const InvalidArgument& e) {
+    // The schedule names its own fields ("T", "sigma_max"); prefix them with
+    // the group unless they already carry it.
+    const std::string what = e.what();
+    const std::string field = what.substr(0, what.find(':'));
+    rethrow_as(field.starts_with("schedule") ? field : "schedule." + field, e);
+  }
+  if (train_loss.method == TrainLossMethod::monte_carlo) {
+    require_positive(train_loss.draws_per_sample, "train_loss.draws_per_sample");
+  } else {
+    require_positive(train_loss.time_nodes, "train_loss.time_nodes");
+    require_positive(train_loss.noise_nodes, "train_loss.noise_nodes");
+  }
+  if (population_loss.method == PopulationLossMethod::quadrature) {
+    require_positive(population_loss.time_nodes, "population_loss.time_nodes");
+    require_positive(population_loss.space_nodes, "population_loss.space_nodes");
+  } else {
+    require_positive(population_loss.samples, "population_loss.samples");
+  }
+  require(tau.points >= 2, "tau.points", "must be at least 2, got " + std::to_string(tau.points));
+  require(std::isfinite(tau.eigen_floor) && tau.eigen_floor > 0.0 && tau.eigen_floor < 1.0, "tau.eigen_floor",
+          "must lie in (0, 1), got " + number(tau.eigen_floor));
+  require(tau.saved >= 3 && tau.saved <= tau.points, "tau.saved",
+          "must lie in [3, tau.points] (first, a middle and the last tau), got " + std::to_string(tau.saved));
+}
+
+DsmSetup EarlyStoppingConfig::dsm_setup() const {
+  DsmSetup setup;
+  setup.schedule = schedule;
+  setup.weighting = weighting;
+  setup.output_scale = model.output_scale;
+  return setup;
+}
+
+GaussianMixture EarlyStoppingConfig::target_distribution() const {
+  return GaussianMixture::two_modes(target.mu, target.variance);
+}
+
+nlohmann::ordered_json to_json(const EarlyStoppingConfig& c) {
+  nlohmann::ordered_json j;
+  j["seed"] = c.seed;
+  j["target"] = {{"kind", "two_modes"}, {"mu", c.target.mu}, {"variance", c.target.variance}};
+  j["n"] = c.n;
+  j["model"] = {{"m", c.model.m},
+                {"activation", to_string(c.model.activation)},
+                {"feature_init", to_string(c.model.feature_init)},
+                {"embedding", to_string(c.model.embedding)},
+                {"embedding_dim", c.model.embedding_dim},
+                {"embedding_scale", c.model.embedding_scale},
+                {"output_scale", to_string(c.model.output_scale)},
+                {"initial_weights", to_string(c.model.initial_weights)},
+                {"initial_scale", c.model.initial_scale}};
+  j["schedule"] = {{"kind", to_string(c.schedule.kind)},       {"T", c.schedule.T},
+                   {"t_min", c.schedule.t_min},                {"beta_min", c.schedule.beta_min},
+                   {"beta_max", c.schedule.beta_max},          {"sigma_max", c.schedule.sigma_max}};
+  j["weighting"] = to_string(c.weighting);
+  j["train_loss"] = {{"method", to_string(c.train_loss.method)},
+                     {"draws_per_sample", c.train_loss.draws_per_sample},
+                     {"time_nodes", c.train_loss.time_nodes},
+                     {"noise_nodes", c.train_loss.noise_nodes}};
+  j["population_loss"] = {{"method", to_string(c.population_loss.method)},
+                          {"time_nodes", c.population_loss.time_nodes},
+                          {"space_nodes", c.population_loss.space_nodes},
+                          {"samples", c.population_loss.samples}};
+  j["tau"] = {{"points", c.tau.points}, {"eigen_floor", c.tau.eigen_floor}, {"saved", c.tau.saved}};
+  return j;
+}
+
+EarlyStoppingConfig early_stopping_config_from_json(const nlohmann::json& json) {
+  EarlyStoppingConfig c;
+  ObjectReader root(json, "");
+  root.read("seed", c.seed);
+  if (const Json* target = root.find("target")) {
+    ObjectReader r(*target, "target");
+    if (const Json* kind = r.find("kind"); kind != nullptr && read_string(*kind, "target.kind") != "two_modes") {
+      throw InvalidArgument("target.kind", "unknown target '" + kind->get<std::string>() + "' (expected two_modes)");
+    }
+    r.read("mu", c.target.mu);
+    r.read("variance", c.target.variance);
+    r.finish();
+  }
+  root.read("n", c.n);
+  if (const Json* model = root.find("model")) {
+    ObjectReader r(*model, "model");
+    r.read("m", c.model.m);
+    r.read("activation", c.model.activation);
+    r.read("feature_init", c.model.feature_init);
+    r.read("embedding", c.model.embedding);
+    r.read("embedding_dim", c.model.embedding_dim);
+    r.read("embedding_scale", c.model.embedding_scale);
+    r.read("output_scale", c.model.output_scale);
+    r.read("initial_weights", c.model.initial_weights);
+    r.read("initial_scale", c.model.initial_scale);
+    r.finish();
+  }
+  if (const Json* schedule = root.find("schedule")) {
+    ObjectReader r(*schedule, "schedule");
+    ScheduleKind kind = c.schedule.kind;
+    r.read("kind", kind);
+    c.schedule = default_schedule(kind);
+    r.read("T", c.schedule.T);
+    r.read("t_min", c.schedule.t_min);
+    r.read("beta_min", c.schedule.beta_min);
+    r.read("beta_max", c.schedule.beta_max);
+    r.read("sigma_max", c.schedule.sigma_max);
+    r.finish();
+  }
+  root.read("weighting", c.weighting);
+  if (const Json* train = root.find("train_loss")) {
+    ObjectReader r(*train, "train_loss");
+    r.read("method", c.train_loss.method);
+    r.read("draws_per_sample", c.train_loss.draws_per_sample);
+    r.read("time_nodes", c.train_loss.time_nodes);
+    r.read("noise_nodes", c.train_loss.noise_nodes);
+    r.finish();
+  }
+  if (const Json* population = root.find("population_loss")) {
+    ObjectReader r(*population, "population_loss");
+    r.read("method", c.population_loss.method);
+    r.read("time_nodes", c.population_loss.time_nodes);
+    r.read("space_nodes", c.population_loss.space_nodes);
+    r.read("samples", c.population_loss.samples);
+    r.finish();
+  }
+  if (const Json* tau = root.find("tau")) {
+    ObjectReader r(*tau, "tau");
+    r.read("points", c.tau.points);
+    r.read("eigen_floor", c.tau.eigen_floor);
+    r.read("saved", c.tau.saved);
+    r.finish();
+  }
+  root.finish();
+  return c;
+}
+
+}  // namespace gengap

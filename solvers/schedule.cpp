@@ -1,0 +1,193 @@
+#include "gengap/solvers/schedule.hpp"
+
+#include <cmath>
+#include <numbers>
+#include <string>
+
+#include "gengap/kernels/error.hpp"
+
+namespace gengap {
+
+namespace {
+
+void require_finite_field(double value, std::string_view field) {
+  if (!std::isfinite(value)) throw InvalidArgument(field, "must be finite, got " + std::to_string(value));
+}
+
+std::string quoted(std::string_view name) { return "'" + std::string(name) + "'"; }
+
+}  // namespace
+
+ScheduleKind parse_schedule(std::string_view name) {
+  if (name == "ou") return ScheduleKind::ou;
+  if (name == "vp") return ScheduleKind::vp;
+  if (name == "ve") return ScheduleKind::ve;
+  throw InvalidArgument("schedule", "unknown schedule " + quoted(name) + " (expected ou, vp or ve)");
+}
+
+std::string_view to_string(ScheduleKind kind) {
+  switch (kind) {
+    case ScheduleKind::ou: return "ou";
+    case ScheduleKind::vp: return "vp";
+    case ScheduleKind::ve: return "ve";
+  }
+  return "unknown";
+}
+
+void Schedule::validate() const {
+  require_finite_field(T, "T");
+  require_finite_field(t_min, "t_min");
+  require_finite_field(beta_min, "beta_min");
+  require_finite_field(beta_max, "beta_max");
+  require_finite_field(sigma_max, "sigma_max");
+  if (!(t_min > 0.0)) throw InvalidArgument("t_min", "must be positive, got " + std::to_string(t_min));
+  if (!(T > t_min)) {
+    throw InvalidArgument("T", "must exceed t_min (" + std::to_string(t_min) + "), got " + std::to_string(T));
+  }
+  if (beta_min < 0.0) throw InvalidArgument("beta_min", "must be non-negative, got " + std::to_string(beta_min));
+  if (beta_max < beta_min) {
+    throw InvalidArgument("beta_max", "must be at least beta_min (" + std::to_string(beta_min) + "), got " +
+                                          std::to_string(beta_max));
+  }
+  // beta == 0 everywhere would freeze the vp process (sigma_t = 0 for all t).
+  if (!(beta_max > 0.0)) throw InvalidArgument("beta_max", "must be positive, got " + std::to_string(beta_max));
+  // ln(sigma_max) divides the ve variance; sigma_max <= 1 makes it vanish or flip sign.
+  if (!(sigma_max > 1.0)) throw InvalidArgument("sigma_max", "must exceed 1, got " + std::to_string(sigma_max));
+}
+
+namespace {
+// B(t) = int_0^t beta(s) ds for beta(s) = beta_min + s (beta_max - beta_min).
+double integrated_beta(const Schedule& s, double t) {
+  return t * (s.beta_min + 0.5 * t * (s.beta_max - s.beta_min));
+}
+}  // namespace
+
+double Schedule::mean_scale(double t) const {
+  switch (kind) {
+    case ScheduleKind::ou: return std::exp(-t);
+    case ScheduleKind::vp: return std::exp(-0.5 * integrated_beta(*this, t));
+    case ScheduleKind::ve: return 1.0;
+  }
+  return 1.0;
+}
+
+double Schedule::variance(double t) const {
+  // expm1 keeps full relative accuracy as t -> 0, where 1 - e^{-x} would cancel.
+  switch (kind) {
+    case ScheduleKind::ou: return -std::expm1(-2.0 * t);
+    case ScheduleKind::vp: return -std::expm1(-integrated_beta(*this, t));
+    case ScheduleKind::ve: {
+      const double log_sigma = std::log(sigma_max);
+      return std::expm1(2.0 * t * log_sigma) / (2.0 * log_sigma);
+    }
+  }
+  return 0.0;
+}
+
+double Schedule::std_dev(double t) const { return std::sqrt(variance(t)); }
+
+double Schedule::drift(double t) const {
+  switch (kind) {
+    case ScheduleKind::ou: return -1.0;
+    case ScheduleKind::vp: return -0.5 * (beta_min + t * (beta_max - beta_min));
+    case ScheduleKind::ve: return 0.0;
+  }
+  return 0.0;
+}
+
+double Schedule::diffusion_squared(double t) const {
+  switch (kind) {
+    case ScheduleKind::ou: return 2.0;
+    case ScheduleKind::vp: return beta_min + t * (beta_max - beta_min);
+    case ScheduleKind::ve: return std::exp(2.0 * t * std::log(sigma_max));
+  }
+  return 0.0;
+}
+
+double Schedule::prior_variance() const {
+  switch (kind) {
+    case ScheduleKind::ou:
+    case ScheduleKind::vp: return 1.0;
+    case ScheduleKind::ve: return variance(T);
+  }
+  return 1.0;
+}
+
+double Schedule::log_prior(std::span<const double> x) const {
+  const double v = prior_variance();
+  double sq = 0.0;
+  for (const double xi : x) sq += xi * xi;
+  return -sq / (2.0 * v) - 0.5 * static_cast<double>(x.size()) * std::log(2.0 * std::numbers::pi * v);
+}
+
+Schedule default_schedule(ScheduleKind kind) {
+  Schedule s;
+  s.kind = kind;
+  switch (kind) {
+    case ScheduleKind::ou:
+      s.T = 5.0;
+      s.t_min = 1e-3;
+      break;
+    case ScheduleKind::vp:
+      s.T = 1.0;
+      s.t_min = 1e-3;
+      break;
+    case ScheduleKind::ve:
+      s.T = 1.0;
+      s.t_min = 1e-5;
+      break;
+  }
+  s.beta_min = 0.1;
+  s.beta_max = 20.0;
+  s.sigma_max = 25.0;
+  return s;
+}
+
+Weighting parse_weighting(std::string_view name) {
+  if (name == "sigma2") return Weighting::sigma2;
+  if (name == "likelihood") return Weighting::likelihood;
+  if (name == "none") return Weighting::none;
+  throw InvalidArgument("weighting", "unknown weighting " + quoted(name) + " (expected sigma2, likelihood or none)");
+}
+
+std::string_view to_string(Weighting weighting) {
+  switch (weighting) {
+    case Weighting::sigma2: return "sigma2";
+    case Weighting::likelihood: return "likelihood";
+    case Weighting::none: return "none";
+  }
+  return "unknown";
+}
+
+OutputScale parse_output_scale(std::string_view name) {
+  if (name == "one") return OutputScale::one;
+  if (name == "inv_sigma") return OutputScale::inv_sigma;
+  throw InvalidArgument("output_scale", "unknown output scale " + quoted(name) + " (expected one or inv_sigma)");
+}
+
+std::string_view to_string(OutputScale scale) {
+  switch (scale) {
+    case OutputScale::one: return "one";
+    case OutputScale::inv_sigma: return "inv_sigma";
+  }
+  return "unknown";
+}
+
+double DsmSetup::lambda(double t) const {
+  switch (weighting) {
+    case Weighting::sigma2: return schedule.variance(t);
+    case Weighting::likelihood: return schedule.diffusion_squared(t);
+    case Weighting::none: return 1.0;
+  }
+  return 1.0;
+}
+
+double DsmSetup::c(double t) const {
+  switch (output_scale) {
+    case OutputScale::one: return 1.0;
+    case OutputScale::inv_sigma: return 1.0 / schedule.std_dev(t);
+  }
+  return 1.0;
+}
+
+}  // namespace gengap
