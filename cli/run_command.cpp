@@ -94,7 +94,9 @@ void run(const RunOptions& options) {
 
   std::size_t phase_number = 0;
   const auto progress = [&](std::string_view phase) {
-    if (!options.quiet) std::fprintf(stderr, "gengap: [%zu/7] %.*s\n", ++phase_number, static_cast<int>(phase.size()), phase.data());
+    if (options.quiet) return;
+    std::fprintf(stderr, "gengap: [%zu/%zu] %.*s\n", ++phase_number, early_stopping_phase_count,
+                 static_cast<int>(phase.size()), phase.data());
   };
   const EarlyStoppingResult result = run_early_stopping(config, progress);
 

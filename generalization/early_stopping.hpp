@@ -143,7 +143,9 @@ struct EarlyStoppingResult {
 };
 
 // Runs the study. `on_phase` (optional) is called with each phase's name as it
-// starts (progress for long runs). Validates the config first.
+// starts (progress for long runs): training_set, features, gram_train,
+// gram_population, eigendecomposition, projection, curves. Validates the config first.
+inline constexpr std::size_t early_stopping_phase_count = 7;
 EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
                                        const std::function<void(std::string_view)>& on_phase = {});
 

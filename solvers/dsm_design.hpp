@@ -6,8 +6,11 @@
 //   y       the regression target y(z) = -eps / (sigma_t c(t))       (d)
 //   weight  q(z) * w(z), w = lambda(t) c(t)^2, q the point's probability
 //           mass (1/(nK) for Monte Carlo, a product of quadrature weights)
-//   loss0   q(z) * 1/2 w(z) ||y(z)||^2, the point's share of L_0
-// so that  L(A) = sum_z weight_z/2 || A phi(x_z, t_z)/m - y_z ||^2  and
+//   loss0   q(z) * 1/2 w(z) E[||y||^2 | t, x_0] = q w d / (2 sigma_t^2 c^2),
+//           the point's share of L_0, averaged over eps exactly (no Monte
+//           Carlo noise in the A-independent constant)
+// so that  L(A) = sum_z weight_z/2 || A phi(x_z, t_z)/m - y_z ||^2 up to that
+// constant, and
 //   G = sum weight phi phi^T,  C = sum weight phi y^T,  L_0 = sum loss0.
 // Sources enumerate their points by a global index so any tile can be filled
 // independently (counter-based randomness) and in parallel.

@@ -220,7 +220,9 @@ TEST_F(Cli, FailedRunsLeaveResultsWhole) {
   EXPECT_EQ(after.at("config.json"), before.at("config.json"));
   for (const auto& [name, bytes] : after) {
     EXPECT_EQ(name.find(".tmp."), std::string::npos) << name;
-    if (name.ends_with(".npy")) EXPECT_NO_THROW(parse_npy(bytes, name)) << name;
+    if (name.ends_with(".npy")) {
+      EXPECT_NO_THROW(parse_npy(bytes, name)) << name;
+    }
   }
   EXPECT_EQ(after.at("curves.csv"), before.at("curves.csv"));
 }

@@ -138,14 +138,13 @@ TEST(EmpiricalMonteCarlo, PointsFollowTheDocumentedDraws) {
     const double c = 1.0 / sigma, w = 2.0 * c * c;
     EXPECT_DOUBLE_EQ(tile.t[r], t);
     EXPECT_NEAR(tile.weight[r], w / (n * K), 1e-14 * w);
-    double y2 = 0.0;
     for (std::size_t j = 0; j < d; ++j) {
       const double eps = noise_rng.normal(p * d + j);
       EXPECT_NEAR(tile.x(r, j), mu * data(i, j) + sigma * eps, 1e-14 * (1.0 + std::abs(data(i, j))));
       EXPECT_NEAR(tile.y(r, j), -eps / (sigma * c), 1e-14 * (1.0 + std::abs(eps)));
-      y2 += eps * eps;  // sigma c = 1 here
     }
-    EXPECT_NEAR(tile.loss0[r], 0.5 * w * y2 / (n * K), 1e-13 * w * (1.0 + y2));
+    // loss0 is E_eps[w |y|^2] / 2 = w d / (2 sigma^2 c^2) given t (sigma c = 1 here).
+    EXPECT_NEAR(tile.loss0[r], 0.5 * w * static_cast<double>(d) / (n * K), 1e-13 * w);
   }
 }
 
@@ -196,7 +195,7 @@ Estimate monte_carlo_estimate(const RandomFeatures& rf, const DesignPoints& poin
   Estimate out{std::vector<double>(entries), std::vector<double>(entries)};
   for (std::size_t q = 0; q < entries; ++q) {
     out.value[q] = static_cast<double>(total[q]);
-    out.se[q] = std::sqrt(static_cast<double>(variance[q]));
+    out.se[q] = std::sqrt(std::max(0.0, static_cast<double>(variance[q])));  // rounding can dip below 0
   }
   return out;
 }
@@ -225,7 +224,13 @@ void expect_within_standard_errors(const QuadraticLoss& quadrature, const Quadra
   double worst = 0.0;
   for (std::size_t e = 0; e < q.size(); ++e) {
     EXPECT_NEAR(mc[e], estimate.value[e], 1e-10 * (std::abs(mc[e]) + estimate.se[e])) << "entry " << e;
-    ASSERT_GT(estimate.se[e], 0.0) << "entry " << e;
+    if (estimate.se[e] <= 1e-14 * std::abs(mc[e])) {
+      // A point-independent contribution (L_0 under lambda = sigma^2, c = 1:
+      // loss0 = w d / (2 sigma^2 c^2) is constant): both rules must give it
+      // exactly, up to the rounding of ~1e6 summands.
+      EXPECT_NEAR(q[e], mc[e], 1e-11 * std::abs(q[e])) << "entry " << e;
+      continue;
+    }
     const double z = std::abs(q[e] - mc[e]) / estimate.se[e];
     worst = std::max(worst, z);
     EXPECT_LT(z, 4.0) << "entry " << e << ": quadrature " << q[e] << " vs Monte Carlo " << mc[e] << " +- "

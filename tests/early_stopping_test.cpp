@@ -224,6 +224,17 @@ TEST(EarlyStopping, SeedChangesTheData) {
   EXPECT_NE(a.loss_train, b.loss_train);
 }
 
+TEST(EarlyStopping, ReportsEveryPhaseOnceAndTimesIt) {
+  EarlyStoppingConfig c = small_config();
+  c.tau.points = 5;
+  c.tau.saved = 3;
+  std::vector<std::string> started;
+  const EarlyStoppingResult r = run_early_stopping(c, [&](std::string_view phase) { started.emplace_back(phase); });
+  ASSERT_EQ(started.size(), early_stopping_phase_count);
+  ASSERT_EQ(r.timings.phases().size(), early_stopping_phase_count);
+  for (std::size_t i = 0; i < started.size(); ++i) EXPECT_EQ(r.timings.phases()[i].first, started[i]);
+}
+
 TEST(EarlyStopping, RejectsBadConfigBeforeComputing) {
   EarlyStoppingConfig c = small_config();
   c.model.m = 0;

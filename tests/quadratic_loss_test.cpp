@@ -181,7 +181,9 @@ TEST(QuadraticLoss, GradientMatchesFiniteDifferences) {
 // each draw (i, t, eps) regenerated from the documented streams, x_t from the
 // OU closed forms, the score from score_and_divergence (a different kernel
 // path than the Gram accumulation), and
-//   L(A) = 1/N sum lambda(t)/2 |s_A(x_t, t) + eps / sigma_t|^2.
+//   L(A) = 1/N sum lambda(t)/2 (|s_A(x_t, t) + eps / sigma_t|^2 - |eps|^2/sigma_t^2 + d/sigma_t^2),
+// the last two terms replacing the draw's A-independent |eps|^2/sigma^2 by its
+// expectation d/sigma^2, as the design's loss0 does (dsm_design.hpp).
 // Both are O(1)-term sums over 1400 points: 1e-10 relative is rounding margin.
 class DsmLossFromScratch : public testing::TestWithParam<std::tuple<Weighting, OutputScale>> {};
 
@@ -216,12 +218,14 @@ TEST_P(DsmLossFromScratch, QuadraticFormEqualsDirectDsmLoss) {
     score_and_divergence(rf, A, X, t, c, score, {});
     long double total = 0.0L;
     for (std::size_t p = 0; p < N; ++p) {
-      double r2 = 0.0;
+      double r2 = 0.0, e2 = 0.0;
       for (std::size_t j = 0; j < d; ++j) {
         const double r = score[p * d + j] + eps(p, j) / sigma[p];
         r2 += r * r;
+        e2 += eps(p, j) * eps(p, j);
       }
-      total += 0.5 * lambda[p] * r2;
+      const double s2 = sigma[p] * sigma[p];
+      total += 0.5 * lambda[p] * (r2 - e2 / s2 + static_cast<double>(d) / s2);
     }
     const double expected = static_cast<double>(total / N);
     EXPECT_NEAR(loss.value(A), expected, 1e-10 * expected) << "scale " << scale;

@@ -80,7 +80,10 @@ TEST_P(SavedModelTest, RejectsInconsistentArrays) {
   EXPECT_THROW(load_model(dir_), InvalidArgument);
 }
 
-INSTANTIATE_TEST_SUITE_P(Embeddings, SavedModelTest, testing::Values(EmbeddingKind::fourier, EmbeddingKind::linear));
+INSTANTIATE_TEST_SUITE_P(Embeddings, SavedModelTest, testing::Values(EmbeddingKind::fourier, EmbeddingKind::linear),
+                         [](const testing::TestParamInfo<EmbeddingKind>& info) {
+                           return std::string(to_string(info.param));
+                         });
 
 }  // namespace
 }  // namespace gengap
