@@ -4,6 +4,8 @@
 // contributions), the documented counter-based indexing, and argument checks.
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -18,20 +20,6 @@
 
 namespace gengap {
 namespace {
-
-DsmSetup ou_setup(Weighting weighting = Weighting::sigma2, OutputScale scale = OutputScale::one) {
-  DsmSetup setup;
-  setup.schedule = default_schedule(ScheduleKind::ou);
-  setup.weighting = weighting;
-  setup.output_scale = scale;
-  return setup;
-}
-
-Matrix normal_data(std::size_t n, std::size_t d, std::uint64_t seed = 5) {
-  Matrix X(n, d);
-  CounterRng(seed, streams::training_data).fill_normal(X.flat());
-  return X;
-}
 
 // A 2-d mixture with full, correlated covariances (exercises the Cholesky paths).
 GaussianMixture correlated_mixture() {
@@ -358,15 +346,6 @@ TEST(PopulationMonteCarlo, SamplesTheMixture) {
 }
 
 // ------------------------------------------------------------- bad input
-
-void expect_invalid(const std::function<void()>& call, const std::string& field) {
-  try {
-    call();
-    ADD_FAILURE() << "expected InvalidArgument naming '" << field << "'";
-  } catch (const InvalidArgument& e) {
-    EXPECT_EQ(std::string(e.what()).rfind(field + ":", 0), 0u) << e.what();
-  }
-}
 
 TEST(DsmDesign, RejectsBadArguments) {
   const DsmSetup setup = ou_setup();

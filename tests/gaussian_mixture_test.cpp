@@ -4,6 +4,8 @@
 // thread-count determinism and argument checks naming the field.
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <oneapi/tbb/task_arena.h>
 
 #include <cmath>
@@ -326,16 +328,6 @@ TEST(GaussianMixture, BitwiseIdenticalForAnyThreadCount) {
     two.execute([&] { x2 = g.sample(20000, 1, streams::test_data); });
     EXPECT_TRUE(x1 == x2);
   }
-}
-
-template <class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const InvalidArgument& e) {
-    return e.what();
-  }
-  return "<no InvalidArgument thrown>";
 }
 
 void expect_field(const std::string& msg, const std::string& field) {

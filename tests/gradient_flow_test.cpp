@@ -9,6 +9,8 @@
 // Stochastic training (solvers/stochastic_training.hpp) is tested in the last
 // part against Monte Carlo references of the empirical DSM loss.
 #include <gtest/gtest.h>
+
+#include "test_support.hpp"
 #include <lapacke.h>
 #include <oneapi/tbb/task_arena.h>
 
@@ -38,21 +40,6 @@ Matrix random_matrix(std::size_t rows, std::size_t cols, std::uint64_t seed, dou
   CounterRng(seed, 200).fill_normal(M.flat());
   for (double& v : M.flat()) v *= scale;
   return M;
-}
-
-Matrix multiply(const Matrix& A, const Matrix& B) {
-  Matrix C(A.rows(), B.cols());
-  for (std::size_t i = 0; i < A.rows(); ++i)
-    for (std::size_t k = 0; k < A.cols(); ++k)
-      for (std::size_t j = 0; j < B.cols(); ++j) C(i, j) += A(i, k) * B(k, j);
-  return C;
-}
-
-Matrix transpose(const Matrix& A) {
-  Matrix T(A.cols(), A.rows());
-  for (std::size_t i = 0; i < A.rows(); ++i)
-    for (std::size_t j = 0; j < A.cols(); ++j) T(j, i) = A(i, j);
-  return T;
 }
 
 double frobenius(const Matrix& A) {

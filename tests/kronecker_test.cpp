@@ -4,6 +4,8 @@
 // in closed form.
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -25,21 +27,6 @@ Matrix random_matrix(std::size_t rows, std::size_t cols, std::uint64_t seed) {
   Matrix M(rows, cols);
   CounterRng(seed, 100).fill_normal(M.flat());
   return M;
-}
-
-Matrix multiply(const Matrix& A, const Matrix& B) {
-  Matrix C(A.rows(), B.cols());
-  for (std::size_t i = 0; i < A.rows(); ++i)
-    for (std::size_t k = 0; k < A.cols(); ++k)
-      for (std::size_t j = 0; j < B.cols(); ++j) C(i, j) += A(i, k) * B(k, j);
-  return C;
-}
-
-Matrix transpose(const Matrix& A) {
-  Matrix T(A.cols(), A.rows());
-  for (std::size_t i = 0; i < A.rows(); ++i)
-    for (std::size_t j = 0; j < A.cols(); ++j) T(j, i) = A(i, j);
-  return T;
 }
 
 // M M^T + shift I: symmetric positive definite, condition number modest.

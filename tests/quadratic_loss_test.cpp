@@ -4,6 +4,8 @@
 // kernel, the gradient against finite differences, thread-count independence,
 // and argument checks.
 #include <gtest/gtest.h>
+
+#include "test_support.hpp"
 #include <oneapi/tbb/task_arena.h>
 
 #include <algorithm>
@@ -22,20 +24,6 @@
 
 namespace gengap {
 namespace {
-
-DsmSetup ou_setup(Weighting weighting = Weighting::sigma2, OutputScale scale = OutputScale::one) {
-  DsmSetup setup;
-  setup.schedule = default_schedule(ScheduleKind::ou);
-  setup.weighting = weighting;
-  setup.output_scale = scale;
-  return setup;
-}
-
-Matrix normal_data(std::size_t n, std::size_t d, std::uint64_t seed = 5) {
-  Matrix X(n, d);
-  CounterRng(seed, streams::training_data).fill_normal(X.flat());
-  return X;
-}
 
 RandomFeatures make_features(std::size_t m, std::size_t d, Activation a, std::uint64_t seed = 7) {
   return draw_random_features(m, d, fourier_embedding(16, 3.0, seed + 1), a, FeatureInit::sphere, seed);
@@ -258,15 +246,6 @@ TEST(GramMatrices, BitwiseIdenticalForAnyThreadCount) {
 }
 
 // ------------------------------------------------------------- bad input
-
-void expect_invalid(const std::function<void()>& call, const std::string& field) {
-  try {
-    call();
-    ADD_FAILURE() << "expected InvalidArgument naming '" << field << "'";
-  } catch (const InvalidArgument& e) {
-    EXPECT_EQ(std::string(e.what()).rfind(field + ":", 0), 0u) << e.what();
-  }
-}
 
 // A hand-written source, to feed gram_matrices what the library's never produce.
 class FixedPoints final : public DesignPoints {

@@ -3,6 +3,8 @@
 // non-polynomial integrand, and argument checks.
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <cmath>
 #include <string>
 
@@ -135,16 +137,6 @@ TEST(GaussHermiteNormal, IntegratesEntireFunctionWithLargeRule) {
   double sum = 0.0;
   for (std::size_t j = 0; j < rule.nodes.size(); ++j) sum += rule.weights[j] * std::cosh(rule.nodes[j]);
   EXPECT_NEAR(sum, std::exp(0.5), 64 * eps);
-}
-
-template <class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const InvalidArgument& e) {
-    return e.what();
-  }
-  return "<no InvalidArgument thrown>";
 }
 
 TEST(Quadrature, RejectsBadArgumentsNamingTheField) {

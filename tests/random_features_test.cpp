@@ -2,6 +2,8 @@
 // finite differences and its own contracts (unit-sphere rows, thread-count
 // independence, argument checks).
 #include <gtest/gtest.h>
+
+#include "test_support.hpp"
 #include <oneapi/tbb/task_arena.h>
 
 #include <cmath>
@@ -90,15 +92,6 @@ std::vector<double> naive_score(const RandomFeatures& rf, const Matrix& A, std::
 // differ from std by a few ulp, and act is 1.1-Lipschitz: 1e-12 (1 + |ref|)
 // bounds all of it with a margin of ~10 while catching any wrong term (>= 1e-3).
 double kernel_tolerance(double reference) { return 1e-12 * (1.0 + std::abs(reference)); }
-
-void expect_invalid(const std::function<void()>& call, const std::string& field) {
-  try {
-    call();
-    ADD_FAILURE() << "expected InvalidArgument naming '" << field << "'";
-  } catch (const InvalidArgument& e) {
-    EXPECT_EQ(std::string(e.what()).rfind(field + ":", 0), 0u) << e.what();
-  }
-}
 
 TEST(RandomFeatures_Draw, SphereRowsHaveUnitNormAndAreNormalisedGaussians) {
   const std::size_t m = 257, d = 3, seed = 5;

@@ -4,6 +4,8 @@
 // weighting/output scale, and argument checks naming the field.
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -198,16 +200,6 @@ TEST(DsmSetup, LambdaAndOutputScale) {
   EXPECT_NEAR(setup.gram_weight(t), 1.0, tol);
   setup.weighting = Weighting::likelihood;
   EXPECT_NEAR(setup.gram_weight(t), g2 / var, tol * g2 / var * 10);
-}
-
-template <class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const InvalidArgument& e) {
-    return e.what();
-  }
-  return "<no InvalidArgument thrown>";
 }
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }

@@ -2,6 +2,8 @@
 // the frequency distribution, and argument checks.
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -17,15 +19,6 @@ namespace gengap {
 namespace {
 
 constexpr double eps = std::numeric_limits<double>::epsilon();
-
-void expect_invalid(const std::function<void()>& call, const std::string& field) {
-  try {
-    call();
-    ADD_FAILURE() << "expected InvalidArgument naming '" << field << "'";
-  } catch (const InvalidArgument& e) {
-    EXPECT_EQ(std::string(e.what()).rfind(field + ":", 0), 0u) << e.what();
-  }
-}
 
 TEST(TimeEmbedding_Fourier, ValuesMatchSinCosOfFrequencies) {
   const auto e = fourier_embedding(16, 30.0, 42);

@@ -1,0 +1,69 @@
+#pragma once
+// Helpers shared by the test files: bad-input assertions, naive reference
+// linear algebra (deliberately the plain triple loop, independent of BLAS),
+// and the standard small DSM setting.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "gengap/kernels/error.hpp"
+#include "gengap/kernels/matrix.hpp"
+#include "gengap/kernels/random.hpp"
+#include "gengap/solvers/schedule.hpp"
+
+namespace gengap {
+
+// Asserts that `call` throws InvalidArgument whose message starts with "field:".
+inline void expect_invalid(const std::function<void()>& call, const std::string& field) {
+  try {
+    call();
+    ADD_FAILURE() << "expected InvalidArgument naming '" << field << "'";
+  } catch (const InvalidArgument& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(field + ":", 0), 0u) << e.what();
+  }
+}
+
+// The InvalidArgument message `f` throws, or a marker when it throws none.
+template <class F>
+std::string message_of(F&& f) {
+  try {
+    f();
+  } catch (const InvalidArgument& e) {
+    return e.what();
+  }
+  return "<no InvalidArgument thrown>";
+}
+
+inline Matrix multiply(const Matrix& A, const Matrix& B) {
+  Matrix C(A.rows(), B.cols());
+  for (std::size_t i = 0; i < A.rows(); ++i)
+    for (std::size_t k = 0; k < A.cols(); ++k)
+      for (std::size_t j = 0; j < B.cols(); ++j) C(i, j) += A(i, k) * B(k, j);
+  return C;
+}
+
+inline Matrix transpose(const Matrix& A) {
+  Matrix T(A.cols(), A.rows());
+  for (std::size_t i = 0; i < A.rows(); ++i)
+    for (std::size_t j = 0; j < A.cols(); ++j) T(j, i) = A(i, j);
+  return T;
+}
+
+inline DsmSetup ou_setup(Weighting weighting = Weighting::sigma2, OutputScale scale = OutputScale::one) {
+  DsmSetup setup;
+  setup.schedule = default_schedule(ScheduleKind::ou);
+  setup.weighting = weighting;
+  setup.output_scale = scale;
+  return setup;
+}
+
+// n x d standard normal data from the training-data stream.
+inline Matrix normal_data(std::size_t n, std::size_t d, std::uint64_t seed = 5) {
+  Matrix X(n, d);
+  CounterRng(seed, streams::training_data).fill_normal(X.flat());
+  return X;
+}
+
+}  // namespace gengap
