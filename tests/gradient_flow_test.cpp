@@ -153,15 +153,6 @@ Problem make_problem(std::size_t N, std::size_t m, std::size_t d, std::uint64_t 
   return p;
 }
 
-void expect_invalid(const std::function<void()>& call, const std::string& field) {
-  try {
-    call();
-    ADD_FAILURE() << "expected InvalidArgument naming " << field;
-  } catch (const InvalidArgument& e) {
-    EXPECT_EQ(std::string(e.what()).rfind(field + ":", 0), 0u) << e.what();
-  }
-}
-
 constexpr std::size_t N = 40, m = 8, d = 2;
 
 TEST(GradientFlow_Rates, AreEigenvaluesOverMSquaredAndTimescalesTheirInverses) {

@@ -103,15 +103,6 @@ Matrix explicit_exp(Matrix M) {
   return result;
 }
 
-void expect_invalid(const std::function<void()>& call, const std::string& field) {
-  try {
-    call();
-    ADD_FAILURE() << "expected InvalidArgument naming " << field;
-  } catch (const InvalidArgument& e) {
-    EXPECT_EQ(std::string(e.what()).rfind(field + ":", 0), 0u) << e.what();
-  }
-}
-
 constexpr std::size_t m = 5, d = 3;
 
 struct Fixture {
