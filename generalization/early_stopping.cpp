@@ -45,6 +45,15 @@ Matrix initial_weights(const EarlyStoppingConfig& c, std::size_t d) {
   return A0;
 }
 
+// Log-spaced training times over the eigen-timescales m^2/lambda_j of G_n. A
+// spectrum with one distinct timescale above the floor (m = 1, or G_n of rank
+// one) still gets a grid: a decade either side of that timescale.
+std::vector<double> training_times(const GradientFlow& flow, std::size_t points) {
+  const auto [shortest, longest] = flow.timescale_range();
+  if (longest <= shortest * (1.0 + 1e-12)) return log_spaced(shortest / 10.0, longest * 10.0, points);
+  return log_spaced(shortest, longest, points);
+}
+
 EarlyStoppingSummary summarize(const EarlyStoppingResult& r, const GradientFlow& flow) {
   EarlyStoppingSummary s;
   const auto best = std::min_element(r.loss_pop.begin(), r.loss_pop.end());
@@ -153,8 +162,7 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
   }
   {
     const auto timer = start("curves");
-    const auto [shortest, longest] = flow->timescale_range();
-    r.tau = log_spaced(shortest, longest, config.tau.points);
+    r.tau = training_times(*flow, config.tau.points);
     const std::size_t points = r.tau.size();
     r.loss_train.resize(points);
     r.loss_pop.resize(points);

@@ -19,10 +19,14 @@ static_assert(std::endian::native == std::endian::little, "gengap writes '<f8' b
 constexpr char kMagic[] = "\x93NUMPY";
 constexpr std::size_t kMagicSize = 6;
 
-std::size_t element_count(std::span<const std::size_t> shape) {
-  std::size_t count = 1;
-  for (const std::size_t extent : shape) count *= extent;
-  return count;
+// Product of the extents; false if it overflows (a hostile header such as
+// (2**32, 2**32) must not wrap around to a small count).
+bool element_count(std::span<const std::size_t> shape, std::size_t& count) {
+  count = 1;
+  for (const std::size_t extent : shape) {
+    if (__builtin_mul_overflow(count, extent, &count)) return false;
+  }
+  return true;
 }
 
 std::string shape_literal(std::span<const std::size_t> shape) {
@@ -36,8 +40,9 @@ std::string shape_literal(std::span<const std::size_t> shape) {
 }
 
 std::string encode(const void* data, std::size_t count, std::span<const std::size_t> shape, const char* descr) {
-  require(count == element_count(shape), "npy", "value count " + std::to_string(count) +
-                                                    " does not match shape " + shape_literal(shape));
+  std::size_t expected = 0;
+  require(element_count(shape, expected) && count == expected, "npy",
+          "value count " + std::to_string(count) + " does not match shape " + shape_literal(shape));
   std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " +
                        shape_literal(shape) + ", }";
   // Total preamble (magic 6 + version 2 + length 2 + header incl. '\n') is a
@@ -223,7 +228,8 @@ NpyArray parse_npy(std::string_view bytes, std::string_view name) {
   const bool is_int64 = descr == "<i8";
   if (descr != "<f8" && !is_int64) fail("dtype '" + descr + "' is not supported (expected '<f8', little-endian float64)");
 
-  const std::size_t count = element_count(array.shape);
+  std::size_t count = 0;
+  if (!element_count(array.shape, count)) fail("shape " + shape_literal(array.shape) + " has too many elements");
   const std::size_t data_start = header_start + header_length;
   const std::size_t data_size = bytes.size() - data_start;
   if (count > std::numeric_limits<std::size_t>::max() / 8 || data_size != count * 8) {

@@ -184,7 +184,9 @@ Matrix GaussianMixture::covariance(std::size_t k) const {
 Matrix GaussianMixture::sample(std::size_t n, std::uint64_t seed, std::uint64_t stream) const {
   const std::size_t d = dim(), K = components();
   Matrix X(n, d);
-  const CounterRng pick(seed, streams::mixture_component);
+  // Component and noise both come from the caller's stream (uniform and normal
+  // draws use distinct Philox counters), so sets drawn from different streams
+  // (training vs test data) are independent, components included.
   const CounterRng noise(seed, stream);
   std::vector<double> cumulative(K);
   double running = 0.0;
@@ -196,7 +198,7 @@ Matrix GaussianMixture::sample(std::size_t n, std::uint64_t seed, std::uint64_t 
     for (std::size_t i = r.begin(); i != r.end(); ++i) {
       // Inverse-CDF choice on the cumulative weights; the last component
       // absorbs the rounding of the cumulative sum (it may end below 1).
-      const double u = pick.uniform(i);
+      const double u = noise.uniform(i);
       std::size_t k = 0;
       while (k + 1 < K && u >= cumulative[k]) ++k;
       for (std::size_t j = 0; j < d; ++j) eps[j] = noise.normal(i * d + j);

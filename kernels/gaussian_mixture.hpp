@@ -33,8 +33,9 @@ class GaussianMixture {
   Matrix covariance(std::size_t k) const;  // d x d
   bool is_diagonal() const;
 
-  // n x d samples; component choice from streams::mixture_component, noise from
-  // `stream`, both under `seed` (row i uses draw indices derived from i only).
+  // n x d samples from `stream` under `seed`: row i's component by inversion of
+  // uniform(i), its noise normal(i d + j); rows depend on i only, and sets drawn
+  // from different streams are independent (components included).
   Matrix sample(std::size_t n, std::uint64_t seed, std::uint64_t stream) const;
   // out[i] = log p(x_i); X is N x d. Threaded over points.
   void log_density(MatrixView X, std::span<double> out) const;

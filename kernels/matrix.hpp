@@ -26,10 +26,10 @@ class Matrix {
  public:
   Matrix() = default;
   Matrix(std::size_t rows, std::size_t cols, double fill = 0.0)
-      : rows_(rows), cols_(cols), data_(rows * cols, fill) {}
+      : rows_(rows), cols_(cols), data_(element_count(rows, cols), fill) {}
   Matrix(std::size_t rows, std::size_t cols, std::vector<double> values)
       : rows_(rows), cols_(cols), data_(std::move(values)) {
-    require(data_.size() == rows * cols, "Matrix", "value count does not match rows*cols");
+    require(data_.size() == element_count(rows, cols), "Matrix", "value count does not match rows*cols");
   }
 
   std::size_t rows() const { return rows_; }
@@ -53,6 +53,15 @@ class Matrix {
   bool operator==(const Matrix&) const = default;
 
  private:
+  // rows * cols, refusing shapes whose product overflows (it would wrap to a
+  // small buffer that element access then overruns).
+  static std::size_t element_count(std::size_t rows, std::size_t cols) {
+    std::size_t count = 0;
+    require(!__builtin_mul_overflow(rows, cols, &count), "Matrix",
+            "shape " + std::to_string(rows) + "x" + std::to_string(cols) + " has too many elements");
+    return count;
+  }
+
   std::size_t rows_ = 0;
   std::size_t cols_ = 0;
   std::vector<double> data_;

@@ -70,8 +70,10 @@ SymmetricEigen symmetric_eigen(MatrixView symmetric) {
   require(symmetric.rows > 0, "matrix", "must be non-empty");
   require(symmetric.rows == symmetric.cols, "matrix",
           "must be square, got " + std::to_string(symmetric.rows) + "x" + std::to_string(symmetric.cols));
-  require(symmetric.rows <= static_cast<std::size_t>(std::numeric_limits<lapack_int>::max() / 2), "matrix",
-          "too large for LAPACK's integer type");
+  // dsyevd's workspace is 1 + 6n + 2n^2 doubles, counted in lapack_int.
+  const long double workspace = 1.0L + 6.0L * symmetric.rows + 2.0L * symmetric.rows * symmetric.rows;
+  require(workspace <= static_cast<long double>(std::numeric_limits<lapack_int>::max()), "matrix",
+          "too large for LAPACK's integer type (dsyevd workspace 2n^2 + 6n + 1 must fit)");
   require_finite(symmetric.flat(), "matrix");
   const std::size_t n = symmetric.rows;
   warn_if_slow_blas();

@@ -243,3 +243,25 @@ TEST(EarlyStopping, RejectsBadConfigBeforeComputing) {
 
 }  // namespace
 }  // namespace gengap
+
+namespace gengap {
+namespace {
+
+// One feature: G_n is 1 x 1, a single eigen-timescale 1/kappa = m^2/lambda.
+// The grid spans a decade either side of it, and the flow there is the scalar
+// exponential a(tau) = (1 - e^{-kappa tau}) a*, so ||A(tau)|| / ||A*|| at the
+// grid's ends is 1 - e^{-1/10} and 1 - e^{-10}.
+TEST(EarlyStopping, SingleTimescaleGetsADecadeEitherSide) {
+  EarlyStoppingConfig c = small_config();
+  c.model.m = 1;
+  const EarlyStoppingResult r = run_early_stopping(c);
+  const double timescale = 1.0 / (r.eigenvalues.back() / 1.0);  // m^2 / lambda with m = 1
+  ASSERT_EQ(r.tau.size(), c.tau.points);
+  EXPECT_NEAR(r.tau.front(), timescale / 10.0, 1e-12 * timescale);
+  EXPECT_NEAR(r.tau.back(), timescale * 10.0, 1e-12 * timescale);
+  const double limit = r.norm_growth.back() / -std::expm1(-10.0);
+  EXPECT_NEAR(r.norm_growth.front(), -std::expm1(-0.1) * limit, 1e-12 * limit);
+}
+
+}  // namespace
+}  // namespace gengap

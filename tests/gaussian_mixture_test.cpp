@@ -271,6 +271,21 @@ TEST(GaussianMixture, SampleRowsDependOnlyOnTheirIndexAndSeed) {
   EXPECT_NE(other_stream(0, 0), small(0, 0));
 }
 
+// Training and test sets share a seed but not a stream: their rows must be
+// independent, mixture components included. With modes at +-6 the sign of a
+// sample is its component, so row-wise sign agreement is Binomial(n, 1/2)
+// (sd = sqrt(n)/2 = 50 at n = 10^4); 5 sd bounds a chance failure by 6e-7.
+// Sharing the component draw between streams gave 9973 agreements.
+TEST(GaussianMixture, SetsFromDifferentStreamsAreIndependent) {
+  const GaussianMixture g = GaussianMixture::two_modes(6.0);
+  const std::size_t n = 10000;
+  const Matrix train = g.sample(n, 5, streams::training_data);
+  const Matrix test = g.sample(n, 5, streams::test_data);
+  double agree = 0.0;
+  for (std::size_t i = 0; i < n; ++i) agree += (train(i, 0) > 0.0) == (test(i, 0) > 0.0) ? 1.0 : 0.0;
+  EXPECT_LT(std::abs(agree - 0.5 * n), 5.0 * 0.5 * std::sqrt(static_cast<double>(n)));
+}
+
 TEST(GaussianMixture, DiffusedMatchesMonteCarloOfForwardProcess) {
   const GaussianMixture g = correlated_2d();
   const double mu = 0.6, sigma = 0.9;

@@ -136,6 +136,16 @@ TEST(Npy, RejectsWhatItCannotRead) {
   const auto empty = scratch("empty.npy");
   std::ofstream(empty, std::ios::binary).flush();
   expect_error_naming(empty, "magic");
+
+  // A shape whose element count overflows 64 bits (2^32 * 2^32 wraps to 0)
+  // with no data must be refused, not read as an empty 2^32 x 2^32 array.
+  std::string header = "{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }";
+  header.append(118 - header.size(), ' ');
+  header += '\n';
+  const auto overflow = scratch("overflow.npy");
+  std::ofstream(overflow, std::ios::binary) << std::string("\x93NUMPY\x01\x00", 8) << char(header.size() & 0xff)
+                                            << char(header.size() >> 8) << header;
+  expect_error_naming(overflow, "too many elements");
 }
 
 TEST(Npy, WriteChecksShape) {
