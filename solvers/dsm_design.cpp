@@ -79,12 +79,14 @@ TimePoint time_point(const DsmSetup& setup, double t) {
 
 // Writes point `row` of the tile given (x_0, t, eps): x_t = mu x_0 + sigma eps,
 // y = -eps/(sigma c), weight = q w (MATH.md §4, §5), and
-// loss0 = q w E_eps[|y|^2] / 2 = q w d / (2 sigma^2 c^2): the A-independent
-// constant is averaged over eps exactly (Rao-Blackwell), so the Monte Carlo
-// noise of L_0 (about 1e-3 for n K = 2.5e5) does not shift loss curves and the
-// generalization gap; G, C and hence the minimiser and the dynamics are unchanged.
-void write_point(const TimePoint& tp, double q, const double* x0, const double* eps, std::size_t d,
-                 std::size_t row, DesignTile& tile) {
+// loss0 = q L_0 with L_0 = DsmSetup::loss_constant(d) = d/2 E_t[lambda/sigma^2]:
+// the A-independent constant is integrated over t and eps exactly instead of
+// being estimated from the same draws, so neither its Monte Carlo noise (1e-3
+// for n K = 2.5e5 under sigma2, 0.04 under likelihood weighting) nor a
+// quadrature error on its 1/t singularity shifts the loss curves or the
+// generalization gap. G and C, hence the minimiser and the dynamics, are unchanged.
+void write_point(const TimePoint& tp, double q, double loss_constant, const double* x0, const double* eps,
+                 std::size_t d, std::size_t row, DesignTile& tile) {
   double* x = tile.x.data() + row * d;
   double* y = tile.y.data() + row * d;
   const double y_scale = -1.0 / (tp.sigma * tp.c);
@@ -94,7 +96,7 @@ void write_point(const TimePoint& tp, double q, const double* x0, const double* 
   }
   tile.t[row] = tp.t;
   tile.weight[row] = q * tp.w;
-  tile.loss0[row] = 0.5 * q * tp.w * static_cast<double>(d) * y_scale * y_scale;
+  tile.loss0[row] = q * loss_constant;
 }
 
 void require_range(std::size_t begin, std::size_t end, std::size_t size) {
@@ -136,7 +138,8 @@ class EmpiricalMonteCarlo final : public DesignPoints {
         setup_(setup),
         size_(checked_product(data.rows, draws, "draws_per_sample")),
         time_rng_(seed, time_stream),
-        noise_rng_(seed, noise_stream) {}
+        noise_rng_(seed, noise_stream),
+        loss_constant_(setup.loss_constant(data.cols)) {}
 
   std::size_t size() const override { return size_; }
   std::size_t dim() const override { return data_.cols(); }
@@ -152,7 +155,7 @@ class EmpiricalMonteCarlo final : public DesignPoints {
       const std::size_t i = p / draws_;
       const double t = s.t_min + (s.T - s.t_min) * time_rng_.uniform(p);
       for (std::size_t j = 0; j < d; ++j) e[j] = noise_rng_.normal(p * d + j);
-      write_point(time_point(setup_, t), q, data_.data() + i * d, e.data(), d, p - begin, tile);
+      write_point(time_point(setup_, t), q, loss_constant_, data_.data() + i * d, e.data(), d, p - begin, tile);
     }
   }
 
@@ -163,6 +166,7 @@ class EmpiricalMonteCarlo final : public DesignPoints {
   std::size_t size_;
   CounterRng time_rng_;
   CounterRng noise_rng_;
+  double loss_constant_;  // L_0 (DsmSetup::loss_constant)
 };
 
 // -------------------------------------------------------- empirical quadrature
@@ -173,7 +177,8 @@ class EmpiricalQuadrature final : public DesignPoints {
         time_(time_rule(setup, time_nodes)),
         noise_(gauss_hermite_normal(noise_nodes)),
         noise_points_(checked_power(noise_nodes, data.cols, "noise_nodes")),
-        size_(checked_product(checked_product(data.rows, time_nodes, "time_nodes"), noise_points_, "noise_nodes")) {}
+        size_(checked_product(checked_product(data.rows, time_nodes, "time_nodes"), noise_points_, "noise_nodes")),
+        loss_constant_(setup.loss_constant(data.cols)) {}
 
   std::size_t size() const override { return size_; }
   std::size_t dim() const override { return data_.cols(); }
@@ -197,7 +202,7 @@ class EmpiricalQuadrature final : public DesignPoints {
         eps[j] = noise_.nodes[digit];
         mass *= noise_.weights[digit];
       }
-      write_point(time_.points[a], mass, data_.data() + i * d, eps.data(), d, p - begin, tile);
+      write_point(time_.points[a], mass, loss_constant_, data_.data() + i * d, eps.data(), d, p - begin, tile);
     }
   }
 
@@ -207,6 +212,7 @@ class EmpiricalQuadrature final : public DesignPoints {
   QuadratureRule noise_;
   std::size_t noise_points_;
   std::size_t size_;
+  double loss_constant_;  // L_0 (DsmSetup::loss_constant)
 };
 
 // Mixture weights pi_k normalised here too, so the design does not depend on
@@ -230,7 +236,8 @@ class PopulationQuadrature final : public DesignPoints {
         time_(time_rule(setup, time_nodes)),
         space_(gauss_hermite_normal(space_nodes)),
         space_points_(checked_power(space_nodes, d_, "space_nodes")),
-        size_(checked_product(checked_product(time_nodes, pi_.size(), "time_nodes"), space_points_, "space_nodes")) {
+        size_(checked_product(checked_product(time_nodes, pi_.size(), "time_nodes"), space_points_, "space_nodes")),
+        loss_constant_(setup.loss_constant(d_)) {
     const std::size_t K = pi_.size();
     for (const TimePoint& tp : time_.points) {
       diffused_.push_back(target.diffused(tp.mu, tp.sigma));
@@ -277,8 +284,7 @@ class PopulationQuadrature final : public DesignPoints {
       }
       tile.t[row] = tp.t;
       tile.weight[row] = mass * tp.w;
-      // E[|eps|^2] = d, so E[w |y|^2] / 2 = w d / (2 sigma^2 c^2).
-      tile.loss0[row] = mass * tp.w * static_cast<double>(d) / (2.0 * tp.sigma * tp.sigma * tp.c * tp.c);
+      tile.loss0[row] = mass * loss_constant_;  // L_0 exact, as in write_point
     }
     // Tweedie: E[y | x_t] = grad log p_t(x_t) / c(t). Rows of one time node are
     // contiguous (a is the slowest index), so score them run by run.
@@ -305,6 +311,7 @@ class PopulationQuadrature final : public DesignPoints {
   QuadratureRule space_;
   std::size_t space_points_;
   std::size_t size_;
+  double loss_constant_;                   // L_0 (DsmSetup::loss_constant)
   std::vector<GaussianMixture> diffused_;  // p_t at each time node
   std::vector<Matrix> cholesky_;           // [a * K + k]: Cholesky of mu^2 S_k + sigma^2 I
 };
@@ -320,7 +327,8 @@ class PopulationMonteCarlo final : public DesignPoints {
         size_(samples),
         data_rng_(seed, streams::population_data),
         time_rng_(seed, streams::population_time),
-        noise_rng_(seed, streams::population_noise) {
+        noise_rng_(seed, streams::population_noise),
+        loss_constant_(setup.loss_constant(d_)) {
     const std::vector<double> pi = normalised_weights(target);
     cumulative_.resize(pi.size());
     std::partial_sum(pi.begin(), pi.end(), cumulative_.begin());
@@ -354,7 +362,7 @@ class PopulationMonteCarlo final : public DesignPoints {
       }
       const double t = s.t_min + (s.T - s.t_min) * time_rng_.uniform(p);
       for (std::size_t j = 0; j < d; ++j) eps[j] = noise_rng_.normal(p * d + j);
-      write_point(time_point(setup_, t), q, x0.data(), eps.data(), d, p - begin, tile);
+      write_point(time_point(setup_, t), q, loss_constant_, x0.data(), eps.data(), d, p - begin, tile);
     }
   }
 
@@ -366,6 +374,7 @@ class PopulationMonteCarlo final : public DesignPoints {
   CounterRng data_rng_;
   CounterRng time_rng_;
   CounterRng noise_rng_;
+  double loss_constant_;            // L_0 (DsmSetup::loss_constant)
   std::vector<double> cumulative_;  // cumulative mixture weights
   std::vector<Matrix> cholesky_;    // Cholesky factors of S_k
 };

@@ -6,9 +6,10 @@
 //   y       the regression target y(z) = -eps / (sigma_t c(t))       (d)
 //   weight  q(z) * w(z), w = lambda(t) c(t)^2, q the point's probability
 //           mass (1/(nK) for Monte Carlo, a product of quadrature weights)
-//   loss0   q(z) * 1/2 w(z) E[||y||^2 | t, x_0] = q w d / (2 sigma_t^2 c^2),
-//           the point's share of L_0, averaged over eps exactly (no Monte
-//           Carlo noise in the A-independent constant)
+//   loss0   q(z) * L_0, the point's share of the A-independent constant
+//           L_0 = 1/2 E[w |y|^2] = d/2 E_t[lambda/sigma_t^2]
+//           (DsmSetup::loss_constant), integrated exactly rather than
+//           estimated, so it adds no noise to losses or gaps
 // so that  L(A) = sum_z weight_z/2 || A phi(x_z, t_z)/m - y_z ||^2 up to that
 // constant, and
 //   G = sum weight phi phi^T,  C = sum weight phi y^T,  L_0 = sum loss0.
@@ -67,7 +68,7 @@ std::unique_ptr<DesignPoints> empirical_quadrature(MatrixView data, std::size_t 
 // Gauss-Legendre in t, and for x_t ~ p_t per component a tensor Gauss-Hermite
 // rule with space_nodes per coordinate. Uses Tweedie's identity
 // E[y | x_t] = grad log p_t(x_t) / c(t) for y (exact score of the diffused
-// mixture), and loss0 = q * w * d / (2 sigma_t^2 c(t)^2) (E||eps||^2 = d).
+// mixture), and loss0 = q L_0 as for every source.
 std::unique_ptr<DesignPoints> population_quadrature(const GaussianMixture& target, std::size_t time_nodes,
                                                     std::size_t space_nodes, const DsmSetup& setup);
 

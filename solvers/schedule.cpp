@@ -5,6 +5,7 @@
 #include <string>
 
 #include "gengap/kernels/error.hpp"
+#include "gengap/solvers/quadrature.hpp"
 
 namespace gengap {
 
@@ -188,6 +189,29 @@ double DsmSetup::c(double t) const {
     case OutputScale::inv_sigma: return 1.0 / schedule.std_dev(t);
   }
   return 1.0;
+}
+
+double DsmSetup::mean_lambda_over_variance() const {
+  schedule.validate();
+  const double a = schedule.t_min, b = schedule.T;
+  // Panels [a r^k, a r^{k+1}] with r = (b/a)^{1/P}: each spans a fixed ratio,
+  // so a 1/t-like integrand is equally smooth on every panel and 16 nodes per
+  // panel reach rounding level.
+  constexpr std::size_t panels = 48, nodes = 16;
+  const QuadratureRule unit = gauss_legendre(nodes, 0.0, 1.0);
+  const double ratio = std::pow(b / a, 1.0 / static_cast<double>(panels));
+  double total = 0.0, lo = a;
+  for (std::size_t k = 0; k < panels; ++k) {
+    const double hi = k + 1 == panels ? b : lo * ratio;
+    double panel = 0.0;
+    for (std::size_t i = 0; i < nodes; ++i) {
+      const double t = lo + (hi - lo) * unit.nodes[i];
+      panel += unit.weights[i] * lambda(t) / schedule.variance(t);
+    }
+    total += (hi - lo) * panel;
+    lo = hi;
+  }
+  return total / (b - a);
 }
 
 }  // namespace gengap

@@ -65,6 +65,13 @@ struct DsmSetup {
   double c(double t) const;       // output scale c(t)
   // w(z) = lambda(t) c(t)^2, the Gram weight of MATH.md §5.
   double gram_weight(double t) const { const double ct = c(t); return lambda(t) * ct * ct; }
+  // E_{t ~ U[t_min, T]}[lambda(t) / sigma_t^2], by composite Gauss-Legendre on
+  // geometrically graded panels (the integrand grows like 1/t as t -> 0 for
+  // the likelihood and none weightings); relative error ~1e-14.
+  double mean_lambda_over_variance() const;
+  // L_0 = 1/2 E[w |y|^2] = d/2 E_t[lambda(t)/sigma_t^2] (E|eps|^2 = d; c cancels):
+  // the DSM loss's A-independent constant, the same for every x_0 distribution.
+  double loss_constant(std::size_t d) const { return 0.5 * static_cast<double>(d) * mean_lambda_over_variance(); }
 };
 
 }  // namespace gengap

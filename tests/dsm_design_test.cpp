@@ -131,8 +131,10 @@ TEST(EmpiricalMonteCarlo, PointsFollowTheDocumentedDraws) {
       EXPECT_NEAR(tile.x(r, j), mu * data(i, j) + sigma * eps, 1e-14 * (1.0 + std::abs(data(i, j))));
       EXPECT_NEAR(tile.y(r, j), -eps / (sigma * c), 1e-14 * (1.0 + std::abs(eps)));
     }
-    // loss0 is E_eps[w |y|^2] / 2 = w d / (2 sigma^2 c^2) given t (sigma c = 1 here).
-    EXPECT_NEAR(tile.loss0[r], 0.5 * w * static_cast<double>(d) / (n * K), 1e-13 * w);
+    // loss0 is the point's mass times L_0 = d/2 E_t[lambda / sigma^2] (closed form).
+    const double L0 = 0.5 * static_cast<double>(d) *
+                      ou_mean_lambda_over_variance(setup.weighting, s.t_min, s.T);
+    EXPECT_NEAR(tile.loss0[r], L0 / (n * K), 1e-12 * L0 / (n * K));
   }
 }
 

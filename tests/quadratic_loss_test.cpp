@@ -169,9 +169,10 @@ TEST(QuadraticLoss, GradientMatchesFiniteDifferences) {
 // each draw (i, t, eps) regenerated from the documented streams, x_t from the
 // OU closed forms, the score from score_and_divergence (a different kernel
 // path than the Gram accumulation), and
-//   L(A) = 1/N sum lambda(t)/2 (|s_A(x_t, t) + eps / sigma_t|^2 - |eps|^2/sigma_t^2 + d/sigma_t^2),
-// the last two terms replacing the draw's A-independent |eps|^2/sigma^2 by its
-// expectation d/sigma^2, as the design's loss0 does (dsm_design.hpp).
+//   L(A) = 1/N sum lambda(t)/2 (|s_A(x_t, t) + eps / sigma_t|^2 - |eps|^2/sigma_t^2) + L_0,
+// the draw's A-independent lambda |eps|^2/sigma^2 / 2 replaced by its exact
+// mean L_0 = d/2 E_t[lambda / sigma_t^2] (closed form for OU), as the design's
+// loss0 does (dsm_design.hpp).
 // Both are O(1)-term sums over 1400 points: 1e-10 relative is rounding margin.
 class DsmLossFromScratch : public testing::TestWithParam<std::tuple<Weighting, OutputScale>> {};
 
@@ -212,10 +213,10 @@ TEST_P(DsmLossFromScratch, QuadraticFormEqualsDirectDsmLoss) {
         r2 += r * r;
         e2 += eps(p, j) * eps(p, j);
       }
-      const double s2 = sigma[p] * sigma[p];
-      total += 0.5 * lambda[p] * (r2 - e2 / s2 + static_cast<double>(d) / s2);
+      total += 0.5 * lambda[p] * (r2 - e2 / (sigma[p] * sigma[p]));
     }
-    const double expected = static_cast<double>(total / N);
+    const double L0 = 0.5 * static_cast<double>(d) * ou_mean_lambda_over_variance(weighting, t_min, T);
+    const double expected = static_cast<double>(total / N) + L0;
     EXPECT_NEAR(loss.value(A), expected, 1e-10 * expected) << "scale " << scale;
   }
 }

@@ -204,6 +204,38 @@ TEST(DsmSetup, LambdaAndOutputScale) {
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
+// E_t[lambda / sigma_t^2] against closed forms: for OU see test_support.hpp;
+// for VE, lambda = g^2 = s^{2t} and sigma^2 = (s^{2t} - 1)/(2 ln s), so
+// lambda/sigma^2 = d/dt log(s^{2t} - 1); for VP, g^2/sigma^2 = beta/(1 - e^{-B})
+// = d/dt log(e^{B} - 1). The integrand grows like 1/t at t_min = 1e-3..1e-5,
+// which the graded panels must resolve: 1e-12 relative is ~100x rounding.
+TEST(DsmSetup, MeanLambdaOverVarianceMatchesClosedForms) {
+  for (const Weighting w : {Weighting::sigma2, Weighting::likelihood, Weighting::none}) {
+    DsmSetup ou;
+    ou.schedule = default_schedule(ScheduleKind::ou);
+    ou.weighting = w;
+    const double expected = ou_mean_lambda_over_variance(w, ou.schedule.t_min, ou.schedule.T);
+    EXPECT_NEAR(ou.mean_lambda_over_variance(), expected, 1e-12 * expected) << to_string(w);
+    EXPECT_NEAR(ou.loss_constant(3), 1.5 * expected, 1e-12 * expected);
+  }
+  DsmSetup ve;
+  ve.schedule = default_schedule(ScheduleKind::ve);
+  ve.weighting = Weighting::likelihood;
+  const double log_s = std::log(ve.schedule.sigma_max), a = ve.schedule.t_min, b = ve.schedule.T;
+  const double ve_expected =
+      (std::log(std::expm1(2.0 * b * log_s)) - std::log(std::expm1(2.0 * a * log_s))) / (b - a);
+  EXPECT_NEAR(ve.mean_lambda_over_variance(), ve_expected, 1e-12 * ve_expected);
+  DsmSetup vp;
+  vp.schedule = default_schedule(ScheduleKind::vp);
+  vp.weighting = Weighting::likelihood;
+  const auto B = [&](double t) {
+    return vp.schedule.beta_min * t + 0.5 * (vp.schedule.beta_max - vp.schedule.beta_min) * t * t;
+  };
+  const double ta = vp.schedule.t_min, tb = vp.schedule.T;
+  const double vp_expected = (std::log(std::expm1(B(tb))) - std::log(std::expm1(B(ta)))) / (tb - ta);
+  EXPECT_NEAR(vp.mean_lambda_over_variance(), vp_expected, 1e-12 * vp_expected);
+}
+
 TEST(Schedule, ValidateNamesEveryBadField) {
   struct Case {
     const char* field;

@@ -4,6 +4,7 @@
 // and the standard small DSM setting.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -57,6 +58,21 @@ inline DsmSetup ou_setup(Weighting weighting = Weighting::sigma2, OutputScale sc
   setup.weighting = weighting;
   setup.output_scale = scale;
   return setup;
+}
+
+// E_{t ~ U[a, b]}[lambda(t) / sigma_t^2] under OU in closed form, the
+// independent reference for DsmSetup::mean_lambda_over_variance: with
+// sigma_t^2 = 1 - e^{-2t}, d/dt log(e^{2t} - 1) = 2 / (1 - e^{-2t}), so for
+// lambda = g^2 = 2 the mean is [log expm1(2b) - log expm1(2a)] / (b - a); half
+// that for lambda = 1; exactly 1 for lambda = sigma^2.
+inline double ou_mean_lambda_over_variance(Weighting weighting, double a, double b) {
+  const double likelihood = (std::log(std::expm1(2.0 * b)) - std::log(std::expm1(2.0 * a))) / (b - a);
+  switch (weighting) {
+    case Weighting::sigma2: return 1.0;
+    case Weighting::likelihood: return likelihood;
+    case Weighting::none: return 0.5 * likelihood;
+  }
+  return 0.0;
 }
 
 // n x d standard normal data from the training-data stream.
