@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gengap/generalization/npy.hpp"
+#include "gengap/kernels/blas_runtime.hpp"
 
 #ifndef GENGAP_CLI_PATH
 #error "cli_test needs the gengap_cli target (GENGAP_CLI_PATH)"
@@ -57,10 +58,11 @@ class Cli : public testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   // Runs `gengap <arguments>` through the shell (arguments are trusted test strings).
-  Outcome gengap(const std::string& arguments) const {
+  // `environment` ("NAME=value ...") is prepended to the command line.
+  Outcome gengap(const std::string& arguments, const std::string& environment = "") const {
     const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
     const std::string command =
-        std::string("'") + GENGAP_CLI_PATH + "' " + arguments + " >'" + out.string() + "' 2>'" + err.string() + "'";
+        "env -u GENGAP_BLAS_REEXECUTED " + environment + " '" + GENGAP_CLI_PATH + "' " + arguments + " >'" + out.string() + "' 2>'" + err.string() + "'";
     const int status = std::system(command.c_str());
     Outcome o;
     o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -163,6 +165,26 @@ TEST_F(Cli, SameSeedSameBytesWhateverTheThreadCount) {
   // ... and the seed is what decides them.
   ASSERT_EQ(gengap("run --seed 1 --out '" + other.string() + "'" + kSmall).exit_code, 0);
   EXPECT_NE(read(other / "curves.csv"), read(one / "curves.csv"));
+}
+
+// The OpenBLAS trap (kernels/blas_runtime.hpp): started with the slow SSE3
+// "Prescott" kernels, the program re-executes itself on the kernels the CPU
+// supports, and says so in config.json; GENGAP_ALLOW_SLOW_BLAS=1 keeps the slow
+// kernels but warns on stderr. (A CPU without AVX2 has nothing faster: skip.)
+TEST_F(Cli, NeverRunsSilentlyOnSlowBlasKernels) {
+  const std::string recommended = gengap::blas_info().recommended_core;
+  if (recommended.empty()) GTEST_SKIP() << "this CPU has no OpenBLAS core faster than the detected one";
+  const fs::path fast = dir_ / "fast", slow = dir_ / "slow";
+  ASSERT_EQ(gengap("run --quiet --out '" + fast.string() + "'" + kSmall, "OPENBLAS_CORETYPE=Prescott").exit_code, 0);
+  const auto openblas = nlohmann::json::parse(read(fast / "config.json"))["environment"]["openblas"];
+  EXPECT_EQ(openblas["core"].get<std::string>(), recommended);
+  EXPECT_FALSE(openblas["slow_kernels"].get<bool>());
+
+  const Outcome kept = gengap("run --quiet --out '" + slow.string() + "'" + kSmall,
+                              "OPENBLAS_CORETYPE=Prescott GENGAP_ALLOW_SLOW_BLAS=1");
+  ASSERT_EQ(kept.exit_code, 0);
+  EXPECT_NE(kept.err.find("OpenBLAS runs Prescott kernels"), std::string::npos) << kept.err;
+  EXPECT_EQ(nlohmann::json::parse(read(slow / "config.json"))["environment"]["openblas"]["core"], "Prescott");
 }
 
 TEST_F(Cli, BadInputFailsWithOneLineNamingTheField) {
