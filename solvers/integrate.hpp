@@ -1,0 +1,81 @@
+#pragma once
+// The ODE driver: integrates a batch of N independent trajectories (rows of an
+// N x dim Matrix) of dy/dt = f(t, y) with an explicit Runge-Kutta tableau
+// (rk_tableau.hpp) and, for embedded pairs, the PI controller
+// (step_controller.hpp). Every trajectory has its own time and step size; the
+// vector field is evaluated once per stage on all active rows of a chunk, each
+// row at its own time. Chunks of `chunk` rows run in parallel (TBB) and each
+// chunk's result depends only on its own rows, so results are bitwise
+// identical for any thread count.
+//
+// Failures never throw: each trajectory reports a status and the time it
+// stopped (SUNDIALS-style statistics per trajectory). Misuse (bad options,
+// non-finite initial state) throws InvalidArgument naming the field.
+#include <cstddef>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "gengap/kernels/matrix.hpp"
+#include "gengap/solvers/step_controller.hpp"
+
+namespace gengap {
+
+// Evaluates dy for a batch of rows: t[r] is row r's time, y is rows x dim,
+// dy is rows*dim row-major. Must be safe to call concurrently from several
+// threads (different chunks) and must depend on each row only.
+using VectorField = std::function<void(std::span<const double> t, MatrixView y, std::span<double> dy)>;
+
+struct IntegrateOptions {
+  std::string method = "dopri5";  // dopri5 | tsit5 | bosh3 | euler | heun | rk4
+  PiController controller;        // adaptive stepping (embedded pairs with fixed_step == 0)
+  double t0 = 0.0;
+  double t1 = 1.0;                // t1 < t0 integrates backwards
+  double initial_step = 0.0;      // |h| of the first adaptive step; 0: Hairer's heuristic per trajectory
+  double fixed_step = 0.0;        // > 0: constant |h| (last step shortened to land on t1); required for
+                                  // euler/heun/rk4, optional for the embedded pairs (then no error control)
+  std::size_t max_steps = 100000; // step attempts (accepted + rejected) per trajectory
+  double min_step = 1e-14;        // smallest allowed |h|, relative to |t1 - t0|
+  std::size_t chunk = 64;         // rows per parallel work item
+  std::vector<double> save_at;    // output times in [min(t0,t1), max(t0,t1)], any order
+
+  // InvalidArgument naming the field (method, t0/t1, initial_step,
+  // fixed_step, max_steps, min_step, chunk, save_at, controller fields).
+  void validate() const;
+};
+
+enum class TrajectoryStatus { success, max_steps, step_underflow, non_finite };
+const char* to_string(TrajectoryStatus status);
+
+struct TrajectoryStats {
+  std::size_t rhs_evaluations = 0;  // vector-field evaluations of this row (incl. initial-step heuristic)
+  std::size_t accepted = 0;
+  std::size_t rejected = 0;
+  TrajectoryStatus status = TrajectoryStatus::success;
+  double failure_time = 0.0;        // time the trajectory stopped at (meaningful when status != success)
+};
+
+struct IntegrateResult {
+  // Row i: the state at t1, or for a failed trajectory its last accepted
+  // (finite) state, reached at stats[i].failure_time.
+  Matrix final_state;
+  // saved[k] is N x dim at save_at[k]. Dense output is cubic Hermite
+  // interpolation between the endpoints of the accepted step containing the
+  // time, using f at both endpoints: local interpolation error O(h^4)
+  // (order 3), independent of the tableau's order. Times a failed trajectory
+  // never reached are quiet NaN in its row (its status says why).
+  std::vector<Matrix> saved;
+  std::vector<TrajectoryStats> stats;
+  std::size_t total_rhs_evaluations = 0;
+
+  bool all_succeeded() const;
+  // "" when all succeeded; otherwise names the count of failures and the first
+  // failing trajectory's index, status and time.
+  std::string failure_summary() const;
+};
+
+// initial_state is N x dim (N >= 1, dim >= 1), all finite.
+IntegrateResult integrate(const VectorField& field, const Matrix& initial_state, const IntegrateOptions& options);
+
+}  // namespace gengap
