@@ -1,5 +1,7 @@
-// gengap: command-line front end of the library. Subcommands: run (study S1's
-// training dynamics); more studies are added as further subcommands.
+// gengap: command-line front end of the library. Subcommands: run (study S1),
+// likelihood (study S7); more studies are added as further subcommands.
+// Exit codes: 0 success, 1 failure, 2 bad input (one line on stderr naming the
+// field), 3 likelihood written but some points failed.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -9,6 +11,7 @@
 #include "gengap/kernels/blas_runtime.hpp"
 #include "gengap/kernels/error.hpp"
 #include "gengap/version.hpp"
+#include "likelihood_command.hpp"
 #include "run_command.hpp"
 
 namespace {
@@ -32,6 +35,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", gengap::kVersion);
   app.require_subcommand(1);
   const auto run_options = gengap::cli::add_run_command(app);
+  const auto likelihood_options = gengap::cli::add_likelihood_command(app);
 
   try {
     app.parse(argc, argv);
@@ -46,10 +50,15 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  std::string command_line;
+  for (int i = 0; i < argc; ++i) command_line += (i > 0 ? " " : "") + std::string(argv[i]);
   try {
     if (app.got_subcommand("run")) {
-      for (int i = 0; i < argc; ++i) run_options->command_line += (i > 0 ? " " : "") + std::string(argv[i]);
+      run_options->command_line = command_line;
       gengap::cli::run(*run_options);
+    } else if (app.got_subcommand("likelihood")) {
+      likelihood_options->command_line = command_line;
+      return gengap::cli::likelihood(*likelihood_options);
     }
   } catch (const gengap::InvalidArgument& e) {
     print_error(e.what());

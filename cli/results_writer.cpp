@@ -2,6 +2,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <limits>
+#include <span>
+#include <vector>
 
 #include "gengap/generalization/atomic_file.hpp"
 #include "gengap/generalization/npy.hpp"
@@ -17,20 +20,88 @@ void append_number(std::string& line, double value) {
   line += buffer;
 }
 
+void append_row(std::string& csv, std::span<const double> row) {
+  for (std::size_t c = 0; c < row.size(); ++c) {
+    if (c > 0) csv += ',';
+    append_number(csv, row[c]);
+  }
+  csv += '\n';
+}
+
 }  // namespace
 
 std::string curves_csv(const EarlyStoppingResult& r) {
-  std::string csv = "tau,loss_train,loss_pop,gap,norm_growth\n";
+  std::string csv =
+      "tau,loss_train,loss_pop,gap,norm_growth,kl_ode,kl_ode_se,kl_quad,kl_quad_error,kl_mass,kl_flags,"
+      "kl_ode_evaluations,kl_quad_evaluations,kl_ode_failed,kl_quad_nodes\n";
+  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   for (std::size_t i = 0; i < r.tau.size(); ++i) {
-    const double row[] = {r.tau[i], r.loss_train[i], r.loss_pop[i], r.gap[i], r.norm_growth[i]};
-    for (std::size_t c = 0; c < std::size(row); ++c) {
-      if (c > 0) csv += ',';
-      append_number(csv, row[c]);
-    }
-    csv += '\n';
+    const KlRow kl = i < r.kl.size() ? r.kl[i] : KlRow{};
+    // Counts are NaN, not 0, where the KL was not computed.
+    const auto count = [&](std::size_t c) { return kl.evaluated ? static_cast<double>(c) : nan; };
+    const double row[] = {r.tau[i],           r.loss_train[i],     r.loss_pop[i],       r.gap[i],
+                          r.norm_growth[i],   kl.ode,              kl.ode_se,           kl.quad,
+                          kl.quad_error,      kl.mass,             count(kl.flags),     kl.ode_evaluations,
+                          kl.quad_evaluations, count(kl.ode_failed), count(kl.quad_nodes)};
+    append_row(csv, row);
   }
   return csv;
 }
+
+std::string density_csv(const DensitySnapshot& snapshot) {
+  std::string csv = "x,p0,p_theta\n";
+  for (std::size_t j = 0; j < snapshot.x.size(); ++j) {
+    const double row[] = {snapshot.x[j], snapshot.p0[j], snapshot.p_theta[j]};
+    append_row(csv, row);
+  }
+  return csv;
+}
+
+namespace {
+
+void write_densities(const std::filesystem::path& dir, const EarlyStoppingResult& r) {
+  ensure_directory(dir, "out");
+  std::string index = "snapshot,row,tau,kl_quad,kl_ode,kl_mass\n";
+  for (std::size_t k = 0; k < r.densities.size(); ++k) {
+    const DensitySnapshot& s = r.densities[k];
+    const std::string stem = "snapshot_" + std::to_string(k);
+    write_file_atomically(dir / (stem + ".csv"), density_csv(s));
+    std::vector<double> table;
+    table.reserve(3 * s.x.size());
+    for (std::size_t j = 0; j < s.x.size(); ++j) {
+      table.push_back(s.x[j]);
+      table.push_back(s.p0[j]);
+      table.push_back(s.p_theta[j]);
+    }
+    const std::size_t shape[] = {s.x.size(), 3};
+    write_npy(dir / (stem + ".npy"), table, shape);
+    const KlRow& kl = r.kl[s.index];
+    const double row[] = {static_cast<double>(k), static_cast<double>(s.index), s.tau, kl.quad, kl.ode, kl.mass};
+    append_row(index, row);
+  }
+  write_file_atomically(dir / "snapshots.csv", index);
+}
+
+// Snapshots of an earlier run into the same folder that this run did not
+// rewrite (fewer saved taus, or no quadrature) would pass for this run's.
+void remove_stale_densities(const std::filesystem::path& dir, std::size_t written) {
+  if (!std::filesystem::is_directory(dir)) return;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    const std::string stem = entry.path().stem().string();
+    const std::string extension = entry.path().extension().string();
+    if (written == 0 && name == "snapshots.csv") {
+      std::filesystem::remove(entry.path());
+      continue;
+    }
+    if (!stem.starts_with("snapshot_") || (extension != ".csv" && extension != ".npy")) continue;
+    const std::string digits = stem.substr(9);
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (std::stoull(digits) >= written) std::filesystem::remove(entry.path());
+  }
+}
+
+}  // namespace
 
 void write_results(const std::filesystem::path& out, const EarlyStoppingResult& r, nlohmann::ordered_json record) {
   const auto start = std::chrono::steady_clock::now();
@@ -44,6 +115,8 @@ void write_results(const std::filesystem::path& out, const EarlyStoppingResult& 
   write_npy(out / "train.npy", r.training_set);
   write_npy(out / "eigenvalues.npy", r.eigenvalues);
   write_file_atomically(out / "curves.csv", curves_csv(r));
+  if (!r.densities.empty()) write_densities(out / "densities", r);
+  remove_stale_densities(out / "densities", r.densities.size());
 
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
   nlohmann::ordered_json& timings = record["timings"];

@@ -2,7 +2,24 @@
 // The results folder of `gengap run` (the README's stable contract):
 //   config.json      parameters ("config"), seed, "environment" (versions,
 //                    BLAS, threads), "timings" per phase, "summary", "command"
-//   curves.csv       tau,loss_train,loss_pop,gap,norm_growth (%.17g)
+//   curves.csv       header, one row per tau (%.17g; "nan" where a value was not computed):
+//                    tau,loss_train,loss_pop,gap,norm_growth,
+//                    kl_ode,kl_ode_se,kl_quad,           KL(p_0 || p_theta) by the likelihood ODE
+//                                                        over test samples (+- its standard error)
+//                                                        and by quadrature (MATH.md §10)
+//                    kl_quad_error,kl_mass,kl_flags,     the quadrature's discretisation error estimate
+//                                                        (the ODE's own error shows in |kl_mass - 1|), int p_theta dx
+//                                                        on its grid, kl_flags bits (kl_trajectory.hpp:
+//                                                        1 mass off by > 1e-3, 2 failed ODE test points,
+//                                                        4 quadrature budget hit, 8 failed nodes,
+//                                                        16 window too small; 0 = clean)
+//                    kl_ode_evaluations,kl_quad_evaluations,  mean ODE evaluations per test point / node
+//                    kl_ode_failed,kl_quad_nodes         failed test points, final grid nodes
+//   densities/       at the saved taus (k = 0.. in model/tau.npy order; quadrature only):
+//                    snapshot_<k>.csv (header x,p0,p_theta) and snapshot_<k>.npy (G x 3, same
+//                    columns): the target p_0 and the learned p_theta (density at t_min) on that
+//                    tau's adaptive grid within p_0's window; snapshots.csv lists
+//                    snapshot,row,tau,kl_quad,kl_ode,kl_mass
 //   train.npy        n x d training set
 //   eigenvalues.npy  eigenvalues of G_n, ascending
 //   model/           W.npy, U.npy, b.npy, frequencies.npy, A.npy, tau.npy, model.json
@@ -19,6 +36,8 @@ namespace gengap::cli {
 
 // curves.csv's text: header row, then one row per tau with %.17g values.
 std::string curves_csv(const EarlyStoppingResult& result);
+// densities/snapshot_<k>.csv's text (header x,p0,p_theta).
+std::string density_csv(const DensitySnapshot& snapshot);
 
 // Writes the folder (which must exist). `record` is config.json's content
 // without the timings of this write, which are added under timings.write.

@@ -3,8 +3,11 @@
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/info.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 
 #include "config_overrides.hpp"
 #include "gengap/generalization/atomic_file.hpp"
@@ -26,6 +29,44 @@ EarlyStoppingConfig build_config(const RunOptions& options) {
   return config;
 }
 
+void print_kl_summary(const EarlyStoppingResult& r) {
+  const EarlyStoppingSummary& s = r.summary;
+  if (!r.config.kl.enabled) return;
+  if (!s.kl_available) {
+    std::printf("  KL: no tau gave a finite KL (%zu evaluated; see kl_flags in curves.csv)\n", s.kl_evaluated);
+    return;
+  }
+  const bool quadrature = s.kl_source == "quadrature";
+  std::printf("  min KL(p0||p_theta) [%s] = %.5g +- %.2g at tau*=%.4g (%s; L-L_n there = %.4g); last tau: %.5g\n",
+              s.kl_source.c_str(), s.kl_best, s.kl_best_error, s.tau_kl_best,
+              s.kl_interior_minimum ? "interior minimum" : "at an end of the grid", s.gap_kl_best, s.kl_last);
+  if (s.kl_first_minimum_index != s.kl_best_index) {
+    std::printf("  first local minimum of KL: %.5g at tau=%.4g\n", s.kl_first_minimum, s.tau_kl_first_minimum);
+  }
+  // Diagnostics over the evaluated rows: mass range, flags, ODE cost along tau.
+  struct Range {
+    double lo = std::numeric_limits<double>::infinity(), hi = -std::numeric_limits<double>::infinity();
+    void add(double x) {
+      if (std::isfinite(x)) lo = std::min(lo, x), hi = std::max(hi, x);
+    }
+  } mass, ode, nodes;
+  std::size_t failed = 0;
+  for (const KlRow& row : r.kl) {
+    if (!row.evaluated) continue;
+    mass.add(row.mass);
+    ode.add(row.ode_evaluations);
+    nodes.add(row.quad_evaluations);
+    failed += row.ode_failed;
+  }
+  std::printf("  KL at %zu taus: floor KL(p0||p_t_min)=%.3g (exact score, t_min=%g)", s.kl_evaluated, s.kl_floor,
+              s.kl_t_min);
+  if (quadrature) std::printf(", mass in [%.6f, %.6f]", mass.lo, mass.hi);
+  std::printf(", %zu flagged rows\n", s.kl_flagged);
+  std::printf("  ODE evaluations: %.0f..%.0f per test point (%zu failed points)", ode.lo, ode.hi, failed);
+  if (quadrature) std::printf(", %.0f..%.0f per quadrature node", nodes.lo, nodes.hi);
+  std::printf("\n");
+}
+
 void print_summary(const EarlyStoppingResult& r, const std::filesystem::path& out, int threads) {
   const EarlyStoppingConfig& c = r.config;
   const EarlyStoppingSummary& s = r.summary;
@@ -44,6 +85,7 @@ void print_summary(const EarlyStoppingResult& r, const std::filesystem::path& ou
               s.loss_train_best, s.gap_best);
   std::printf("  last tau=%.4g: L_n=%.6g, L=%.6g, gap=%.4g, ||A-A0||=%.4g\n", s.tau_last, s.loss_train_last,
               s.loss_pop_last, s.gap_last, s.norm_growth_last);
+  print_kl_summary(r);
   std::string phases;
   for (const auto& [name, seconds] : r.timings.phases()) {
     char buffer[96];
@@ -58,7 +100,7 @@ void print_summary(const EarlyStoppingResult& r, const std::filesystem::path& ou
 
 std::shared_ptr<RunOptions> add_run_command(CLI::App& app) {
   auto options = std::make_shared<RunOptions>();
-  CLI::App* run = app.add_subcommand("run", "Study S1: exact training dynamics L_n(tau), L(tau), gap, ||A(tau)-A_0||");
+  CLI::App* run = app.add_subcommand("run", "Study S1: exact training dynamics L_n(tau), L(tau), gap, ||A(tau)-A_0||, KL(p_0||p_theta(tau))");
   run->add_option("--out", options->out, "Results folder (created if missing)")->capture_default_str();
   run->add_option("--config", options->config_file, "JSON config file (keys as in config.json's \"config\")");
   run->add_option("--set", options->assignments,

@@ -1,10 +1,13 @@
 // run_early_stopping: study S1's training dynamics (see early_stopping.hpp).
 #include "gengap/generalization/early_stopping.hpp"
 
+#include <oneapi/tbb/parallel_for.h>
+
 #include <algorithm>
 #include <cmath>
 #include <optional>
 
+#include "gengap/kernels/blas_runtime.hpp"
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/random.hpp"
 #include "gengap/solvers/dsm_design.hpp"
@@ -54,6 +57,53 @@ std::vector<double> training_times(const GradientFlow& flow, std::size_t points)
   return log_spaced(shortest, longest, points);
 }
 
+// tau* = argmin of the quadrature KL where there is one, else of the Monte Carlo KL.
+void summarize_kl(const EarlyStoppingResult& r, EarlyStoppingSummary& s) {
+  s.kl_t_min = r.config.kl.t_min.value_or(r.config.schedule.t_min);
+  s.kl_floor = std::numeric_limits<double>::quiet_NaN();
+  const bool quadrature = r.config.kl.quadrature;
+  const auto value = [&](const KlRow& row) { return quadrature ? row.quad : row.ode; };
+  const auto error = [&](const KlRow& row) { return quadrature ? row.quad_error : row.ode_se; };
+  std::size_t first = r.kl.size(), last = 0;
+  for (std::size_t i = 0; i < r.kl.size(); ++i) {
+    const KlRow& row = r.kl[i];
+    if (!row.evaluated) continue;
+    ++s.kl_evaluated;
+    s.kl_flagged += row.flags != 0 ? 1 : 0;
+    if (!std::isfinite(value(row))) continue;
+    first = std::min(first, i);
+    last = std::max(last, i);
+    if (!s.kl_available || value(row) < s.kl_best) {
+      s.kl_available = true;
+      s.kl_best_index = i;
+      s.kl_best = value(row);
+    }
+  }
+  if (!s.kl_available) return;
+  const std::size_t b = s.kl_best_index;
+  s.kl_source = quadrature ? "quadrature" : "monte_carlo";
+  s.tau_kl_best = r.tau[b];
+  s.kl_best_error = error(r.kl[b]);
+  s.kl_interior_minimum = b != first && b != last;
+  s.kl_last = value(r.kl.back());
+  std::vector<std::size_t> rows;
+  for (std::size_t i = 0; i < r.kl.size(); ++i)
+    if (r.kl[i].evaluated && std::isfinite(value(r.kl[i]))) rows.push_back(i);
+  s.kl_first_minimum_index = b;
+  for (std::size_t k = 1; k + 1 < rows.size(); ++k) {
+    const double here = value(r.kl[rows[k]]);
+    if (here < value(r.kl[rows[k - 1]]) && here < value(r.kl[rows[k + 1]])) {
+      s.kl_first_minimum_index = rows[k];
+      break;
+    }
+  }
+  s.tau_kl_first_minimum = r.tau[s.kl_first_minimum_index];
+  s.kl_first_minimum = value(r.kl[s.kl_first_minimum_index]);
+  s.loss_pop_kl_best = r.loss_pop[b];
+  s.loss_train_kl_best = r.loss_train[b];
+  s.gap_kl_best = r.gap[b];
+}
+
 EarlyStoppingSummary summarize(const EarlyStoppingResult& r, const GradientFlow& flow) {
   EarlyStoppingSummary s;
   const auto best = std::min_element(r.loss_pop.begin(), r.loss_pop.end());
@@ -78,6 +128,7 @@ EarlyStoppingSummary summarize(const EarlyStoppingResult& r, const GradientFlow&
   const auto [shortest, longest] = flow.timescale_range();
   s.timescale_min = shortest;
   s.timescale_max = longest;
+  summarize_kl(r, s);
   return s;
 }
 
@@ -114,6 +165,27 @@ nlohmann::ordered_json EarlyStoppingSummary::to_json() const {
                 {"kept", eigen_kept},
                 {"timescale_min", timescale_min},
                 {"timescale_max", timescale_max}};
+  if (kl_available) {
+    // NaN is not JSON: a missing floor (no quadrature) is null.
+    const auto number_or_null = [](double x) { return std::isfinite(x) ? nlohmann::ordered_json(x) : nlohmann::ordered_json(nullptr); };
+    j["kl"] = {{"source", kl_source},
+               {"tau_best", tau_kl_best},
+               {"best_index", kl_best_index},
+               {"kl_best", kl_best},
+               {"kl_best_error", number_or_null(kl_best_error)},
+               {"interior_minimum", kl_interior_minimum},
+               {"tau_first_minimum", tau_kl_first_minimum},
+               {"first_minimum_index", kl_first_minimum_index},
+               {"kl_first_minimum", kl_first_minimum},
+               {"kl_last", number_or_null(kl_last)},
+               {"loss_pop_best", loss_pop_kl_best},
+               {"loss_train_best", loss_train_kl_best},
+               {"gap_best", gap_kl_best},
+               {"floor", number_or_null(kl_floor)},
+               {"t_min", kl_t_min},
+               {"evaluated", kl_evaluated},
+               {"flagged", kl_flagged}};
+  }
   return j;
 }
 
@@ -182,7 +254,74 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
     r.saved_indices = saved_tau_indices(points, config.tau.saved);
     for (const std::size_t i : r.saved_indices) r.saved_weights.push_back(flow->weights(r.tau[i]));
   }
+  r.kl.assign(r.tau.size(), KlRow{});
+  const std::vector<std::size_t> quadrature_indices = config.kl_quadrature_indices();
+  const std::vector<std::size_t> ode_indices = config.kl_ode_indices();
+  std::optional<KlAlongTraining> kl;
+  std::vector<Matrix> kl_weights(r.tau.size());  // A(tau) where a KL is wanted, computed serially (BLAS)
+  double floor = std::numeric_limits<double>::quiet_NaN();
+  {
+    const auto timer = start("kl_setup");
+    if (!quadrature_indices.empty() || !ode_indices.empty()) {
+      kl.emplace(target, r.training_set, r.features, setup, config.kl_settings(), config.seed);
+      for (const auto* indices : {&quadrature_indices, &ode_indices}) {
+        for (const std::size_t i : *indices)
+          if (kl_weights[i].empty()) kl_weights[i] = flow->weights(r.tau[i]);
+      }
+      if (config.kl.quadrature) floor = kl->floor().kl;
+    }
+  }
+  {
+    const auto timer = start("kl_quadrature");
+    std::vector<KlQuadratureAtTau> results(quadrature_indices.size());
+    // One tau per task: a quadrature round often has too few new nodes to
+    // keep every core busy on its own.
+    tbb::parallel_for(std::size_t{0}, quadrature_indices.size(),
+                      [&](std::size_t k) { results[k] = kl->quadrature(kl_weights[quadrature_indices[k]]); });
+    for (std::size_t k = 0; k < quadrature_indices.size(); ++k) {
+      KlRow& row = r.kl[quadrature_indices[k]];
+      const KlQuadratureAtTau& q = results[k];
+      row.evaluated = true;
+      row.quad = q.kl.kl;
+      row.quad_error = q.kl.kl_error;
+      row.mass = q.kl.mass;
+      row.quad_evaluations = q.evaluations_per_node;
+      row.quad_nodes = q.kl.nodes();
+      row.flags |= q.flags;
+    }
+    for (const std::size_t i : quadrature_indices.empty() ? std::vector<std::size_t>{} : r.saved_indices) {
+      const auto at = std::lower_bound(quadrature_indices.begin(), quadrature_indices.end(), i);
+      const KlQuadratureResult& q = results[static_cast<std::size_t>(at - quadrature_indices.begin())].kl;
+      DensitySnapshot snapshot;
+      snapshot.index = i;
+      snapshot.tau = r.tau[i];
+      for (std::size_t j = 0; j < q.x.size(); ++j) {
+        if (q.x[j] < kl->lower() || q.x[j] > kl->upper()) continue;
+        snapshot.x.push_back(q.x[j]);
+        snapshot.p0.push_back(std::exp(q.log_p0[j]));
+        snapshot.p_theta.push_back(std::exp(q.log_p_theta[j]));
+      }
+      r.densities.push_back(std::move(snapshot));
+    }
+  }
+  {
+    const auto timer = start("kl_ode");
+    std::vector<KlMonteCarloAtTau> results(ode_indices.size());
+    tbb::parallel_for(std::size_t{0}, ode_indices.size(),
+                      [&](std::size_t k) { results[k] = kl->monte_carlo(kl_weights[ode_indices[k]]); });
+    for (std::size_t k = 0; k < ode_indices.size(); ++k) {
+      KlRow& row = r.kl[ode_indices[k]];
+      const KlMonteCarloAtTau& m = results[k];
+      row.evaluated = true;
+      row.ode = m.kl.kl;
+      row.ode_se = m.kl.standard_error;
+      row.ode_evaluations = m.evaluations_per_point;
+      row.ode_failed = m.kl.failed;
+      row.flags |= m.flags;
+    }
+  }
   r.summary = summarize(r, *flow);
+  r.summary.kl_floor = floor;
   return r;
 }
 

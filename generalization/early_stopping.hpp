@@ -1,22 +1,30 @@
 #pragma once
-// Study S1 (STUDIES.md), training-dynamics part: exact gradient flow of the
-// random-feature score on the empirical DSM loss of a two-mode Gaussian
-// mixture, with the empirical loss L_n(tau), the population loss L(tau), the
-// generalization gap L(tau) - L_n(tau) and the norm growth ||A(tau) - A_0||_F
-// along log-spaced training times tau (MATH.md §5, §6, §10).
+// Study S1 (STUDIES.md): exact gradient flow of the random-feature score on
+// the empirical DSM loss of a two-mode Gaussian mixture, with the empirical
+// loss L_n(tau), the population loss L(tau), the generalization gap
+// L(tau) - L_n(tau), the norm growth ||A(tau) - A_0||_F and KL(p_0 || p_theta(tau))
+// (by the likelihood ODE over test samples and by quadrature) along
+// log-spaced training times tau (MATH.md §5, §6, §9, §10).
 //
 // Steps: training set x_i ~ p_0 (streams::training_data) -> time embedding and
 // random features -> Gram matrices of the empirical design (G_n, C_n, L_{0,n})
 // and of the population design (G, C, L_0) -> GradientFlow(train) ->
-// project(population) -> curves at tau in log_spaced(timescale_range()).
+// project(population) -> curves at tau in log_spaced(timescale_range()) ->
+// KL at every kl.tau_stride-th tau and the saved ones (generalization/kl_trajectory.hpp:
+// p_theta is the model's density at t_min; the floor KL(p_0 || p_{t_min}) of
+// the exact score is reported beside it).
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "gengap/generalization/kl_trajectory.hpp"
 #include "gengap/generalization/run_record.hpp"
 #include "gengap/kernels/activation.hpp"
 #include "gengap/kernels/gaussian_mixture.hpp"
@@ -86,10 +94,47 @@ struct EarlyStoppingConfig {
     std::size_t saved = 6;
   } tau;
 
+  // KL(p_0 || p_theta(tau)) (MATH.md §10) by adaptive quadrature in d = 1
+  // (kl.hpp) at tau indices i with i % tau_stride == 0, and by the likelihood
+  // ODE (§9) over test_points samples x ~ p_0 (Monte Carlo, with its standard
+  // error) at i % ode_tau_stride == 0; both also at the saved taus and the
+  // last. Separate ODE tolerances for the two (kl_trajectory.hpp says why).
+  // Cost at the defaults (n = 1000, m = 1024), ~0.5 core-microseconds per ODE
+  // evaluation and point: the quadrature at all 60 taus 1.3e8 evaluations
+  // (~65 core-seconds), the Monte Carlo KL at all 60 taus 1.4e8 (~70), at the
+  // 23 taus of ode_tau_stride = 3 5.8e7 (~30): ~80 s of wall time in all on 2
+  // cores instead of ~2 minutes. The evaluations per point grow ~10x along tau
+  // (395 to 3480 per test point at rtol 1e-4).
+  struct Kl {
+    bool enabled = true;
+    std::size_t test_points = 2000;   // 0: no Monte Carlo KL; else >= 2
+    std::size_t tau_stride = 1;       // quadrature KL
+    std::size_t ode_tau_stride = 3;   // Monte Carlo KL
+    std::string method = "dopri5";    // dopri5 | tsit5 | bosh3 (adaptive pairs)
+    double rtol = 1e-4;               // Monte Carlo KL's ODE
+    double atol = 1e-4;
+    std::size_t max_steps = 100000;   // step attempts per point
+    std::optional<double> t_min;      // lower end of the likelihood ODE; empty: schedule.t_min
+    bool quadrature = true;
+    // The quadrature nodes' ODE: at 1e-5 the mass strays past 1e-3 at a few
+    // late taus (ODE error, not quadrature); 3e-6 keeps it within ~3e-4.
+    double quadrature_rtol = 3e-6;
+    double quadrature_atol = 3e-6;
+    std::size_t quadrature_nodes = 129;       // initial grid (odd >= 5)
+    std::size_t quadrature_max_nodes = 4097;  // node budget per tau
+    double quadrature_tolerance = 1e-3;       // absolute, on KL and on the mass
+  } kl;
+
   // Throws InvalidArgument naming the dotted field ("model.m: must be positive, got 0").
   void validate() const;
   DsmSetup dsm_setup() const;
   GaussianMixture target_distribution() const;
+  KlSettings kl_settings() const;
+  // The tau indices (ascending) at which each KL is computed: empty when
+  // kl.enabled is false or that estimator is off (kl.quadrature = false,
+  // kl.test_points = 0).
+  std::vector<std::size_t> kl_quadrature_indices() const;
+  std::vector<std::size_t> kl_ode_indices() const;
 };
 
 // Full JSON form (every key, enums as their names).
@@ -104,6 +149,33 @@ EarlyStoppingConfig early_stopping_config_from_json(const nlohmann::json& json);
 // Indices of `saved` entries evenly spread over `points` (round(i (points-1)/(saved-1))),
 // first and last included; 2 <= saved <= points.
 std::vector<std::size_t> saved_tau_indices(std::size_t points, std::size_t saved);
+
+// One tau's KL and its diagnostics; NaN (and evaluated = false) where the KL
+// was not computed. flags: kl_flags bits (kl_trajectory.hpp).
+struct KlRow {
+  bool evaluated = false;
+  double ode = std::numeric_limits<double>::quiet_NaN();        // Monte Carlo KL by the likelihood ODE
+  double ode_se = std::numeric_limits<double>::quiet_NaN();     // its standard error
+  double quad = std::numeric_limits<double>::quiet_NaN();       // quadrature KL
+  double quad_error = std::numeric_limits<double>::quiet_NaN(); // its error estimate
+  double mass = std::numeric_limits<double>::quiet_NaN();       // int p_theta dx on the quadrature grid
+  unsigned flags = 0;
+  double ode_evaluations = std::numeric_limits<double>::quiet_NaN();   // mean ODE evaluations per test point
+  double quad_evaluations = std::numeric_limits<double>::quiet_NaN();  // mean ODE evaluations per grid node
+  std::size_t ode_failed = 0;  // test points whose ODE failed (left out of the mean)
+  std::size_t quad_nodes = 0;  // final grid size
+};
+
+// Learned and target densities at a saved tau, on that tau's adaptive
+// quadrature grid restricted to the initial window (p_0's support and the
+// training set): x ascending, p_0(x), p_theta(x) (the model's density at t_min).
+struct DensitySnapshot {
+  std::size_t index = 0;  // row of the curves
+  double tau = 0.0;
+  std::vector<double> x;
+  std::vector<double> p0;
+  std::vector<double> p_theta;
+};
 
 struct EarlyStoppingSummary {
   std::size_t best_index = 0;     // argmin_tau L(tau) on the grid
@@ -122,6 +194,29 @@ struct EarlyStoppingSummary {
   double timescale_min = 0.0;     // m^2 / lambda_max
   double timescale_max = 0.0;     // m^2 / lambda_min_kept
 
+  // KL (when computed): tau* = argmin over the evaluated taus of the quadrature
+  // KL (d = 1), else of the Monte Carlo KL; kl_source names which.
+  bool kl_available = false;
+  std::string kl_source;          // "quadrature" | "monte_carlo"
+  std::size_t kl_best_index = 0;
+  double tau_kl_best = 0.0;       // tau*
+  double kl_best = 0.0;           // KL(tau*)
+  double kl_best_error = 0.0;     // its error estimate (quadrature) or standard error
+  bool kl_interior_minimum = false;  // tau* is neither the first nor the last tau with that KL
+  // The first local minimum along tau (strictly below both neighbouring
+  // evaluated taus): where early stopping would stop; tau* when there is none.
+  std::size_t kl_first_minimum_index = 0;
+  double tau_kl_first_minimum = 0.0;
+  double kl_first_minimum = 0.0;
+  double kl_last = 0.0;           // KL at the last tau
+  double loss_pop_kl_best = 0.0;  // L(tau*)
+  double loss_train_kl_best = 0.0;
+  double gap_kl_best = 0.0;       // L(tau*) - L_n(tau*)
+  double kl_floor = 0.0;          // KL(p_0 || p_{t_min}) of the exact score (quadrature; NaN without)
+  double kl_t_min = 0.0;          // where p_theta lives
+  std::size_t kl_evaluated = 0;   // taus with a KL
+  std::size_t kl_flagged = 0;     // of those, rows with any flag
+
   nlohmann::ordered_json to_json() const;
 };
 
@@ -138,14 +233,20 @@ struct EarlyStoppingResult {
   std::vector<std::size_t> saved_indices;
   std::vector<Matrix> saved_weights;  // A(tau[saved_indices[k]]), d x m each
   std::vector<double> eigenvalues;    // of G_n, ascending
+  std::vector<KlRow> kl;              // one per tau (quadrature at config.kl_quadrature_indices(), ODE at kl_ode_indices())
+  std::vector<DensitySnapshot> densities;  // at the saved taus (quadrature only)
   EarlyStoppingSummary summary;
   PhaseTimings timings;
 };
 
 // Runs the study. `on_phase` (optional) is called with each phase's name as it
 // starts (progress for long runs): training_set, features, gram_train,
-// gram_population, eigendecomposition, projection, curves. Validates the config first.
-inline constexpr std::size_t early_stopping_phase_count = 7;
+// gram_population, eigendecomposition, projection, curves, kl_setup (test
+// samples, window, floor), kl_quadrature, kl_ode (each announced even when the
+// KL is disabled, then empty). Validates the config first. The KL phases run
+// the taus in parallel (each tau's ODE solves are parallel over points too);
+// every number is independent of the thread count.
+inline constexpr std::size_t early_stopping_phase_count = 10;
 EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
                                        const std::function<void(std::string_view)>& on_phase = {});
 

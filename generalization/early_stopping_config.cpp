@@ -1,7 +1,9 @@
 // EarlyStoppingConfig: validation naming the dotted field, and the strict JSON
 // form that config files and the command line's --set overrides go through.
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -92,6 +94,18 @@ class ObjectReader {
     const std::string full = key(name);
     if constexpr (std::is_same_v<T, double>) {
       target = read_double(*value, full);
+    } else if constexpr (std::is_same_v<T, bool>) {
+      if (!value->is_boolean()) throw InvalidArgument(full, "expected true or false, got " + describe(*value));
+      target = value->get<bool>();
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      target = read_string(*value, full);
+    } else if constexpr (std::is_same_v<T, std::optional<double>>) {
+      // null: unset (the default).
+      if (value->is_null()) {
+        target.reset();
+      } else {
+        target = read_double(*value, full);
+      }
     } else if constexpr (std::is_same_v<T, std::size_t> || std::is_same_v<T, std::uint64_t>) {
       target = static_cast<T>(read_unsigned(*value, full));
     } else if constexpr (std::is_same_v<T, Activation>) {
@@ -154,6 +168,23 @@ void require_positive(double value, const char* key) {
   require(std::isfinite(value) && value > 0.0, key, "must be positive and finite, got " + number(value));
 }
 
+// Validates one set of likelihood ODE options, naming the config's keys.
+void validate_likelihood(const LikelihoodOptions& o, const Schedule& schedule, const std::string& rtol_key,
+                         const std::string& atol_key) {
+  try {
+    o.validate(schedule);
+  } catch (const InvalidArgument& e) {
+    const std::string what = e.what();
+    const std::string field = what.substr(0, what.find(':'));
+    const std::string key = field == "rtol"        ? rtol_key
+                            : field == "atol"      ? atol_key
+                            : field == "fixed_step" ? "kl.method"
+                                                    : "kl." + field;
+    if (field == "fixed_step") throw InvalidArgument(key, "must be an adaptive pair (dopri5, tsit5, bosh3), got '" + o.method + "'");
+    rethrow_as(key, e);
+  }
+}
+
 }  // namespace
 
 void EarlyStoppingConfig::validate() const {
@@ -199,6 +230,67 @@ void EarlyStoppingConfig::validate() const {
           "must lie in (0, 1), got " + number(tau.eigen_floor));
   require(tau.saved >= 3 && tau.saved <= tau.points, "tau.saved",
           "must lie in [3, tau.points] (first, a middle and the last tau), got " + std::to_string(tau.saved));
+  if (!kl.enabled) return;
+  require(kl.test_points != 1, "kl.test_points", "must be 0 (no Monte Carlo KL) or at least 2, got 1");
+  require(kl.test_points > 0 || kl.quadrature, "kl.test_points",
+          "is 0 and kl.quadrature is false: nothing to compute (set kl.enabled=false)");
+  require_positive(kl.tau_stride, "kl.tau_stride");
+  require_positive(kl.ode_tau_stride, "kl.ode_tau_stride");
+  const KlSettings s = kl_settings();
+  validate_likelihood(s.likelihood, schedule, "kl.rtol", "kl.atol");
+  if (kl.quadrature) {
+    validate_likelihood(s.quadrature_likelihood, schedule, "kl.quadrature_rtol", "kl.quadrature_atol");
+    require(kl.quadrature_nodes >= 5 && kl.quadrature_nodes % 2 == 1, "kl.quadrature_nodes",
+            "must be odd and at least 5, got " + std::to_string(kl.quadrature_nodes));
+    require(kl.quadrature_max_nodes >= kl.quadrature_nodes, "kl.quadrature_max_nodes",
+            "must be at least kl.quadrature_nodes (" + std::to_string(kl.quadrature_nodes) + "), got " +
+                std::to_string(kl.quadrature_max_nodes));
+    require_positive(kl.quadrature_tolerance, "kl.quadrature_tolerance");
+  }
+}
+
+KlSettings EarlyStoppingConfig::kl_settings() const {
+  KlSettings s;
+  s.test_points = kl.test_points;
+  s.likelihood.method = kl.method;
+  s.likelihood.rtol = kl.rtol;
+  s.likelihood.atol = kl.atol;
+  s.likelihood.max_steps = kl.max_steps;
+  s.likelihood.t_min = kl.t_min;
+  s.quadrature = kl.quadrature;
+  s.quadrature_likelihood = s.likelihood;
+  s.quadrature_likelihood.rtol = kl.quadrature_rtol;
+  s.quadrature_likelihood.atol = kl.quadrature_atol;
+  s.quadrature_nodes = kl.quadrature_nodes;
+  s.quadrature_max_nodes = kl.quadrature_max_nodes;
+  s.quadrature_tolerance = kl.quadrature_tolerance;
+  return s;
+}
+
+namespace {
+
+// Every stride-th index, the saved ones and the last, ascending.
+std::vector<std::size_t> strided_with_saved(const EarlyStoppingConfig::TauGrid& tau, std::size_t stride) {
+  std::vector<bool> chosen(tau.points, false);
+  for (std::size_t i = 0; i < tau.points; i += std::max<std::size_t>(stride, 1)) chosen[i] = true;
+  for (const std::size_t i : saved_tau_indices(tau.points, tau.saved)) chosen[i] = true;
+  chosen.back() = true;
+  std::vector<std::size_t> indices;
+  for (std::size_t i = 0; i < tau.points; ++i)
+    if (chosen[i]) indices.push_back(i);
+  return indices;
+}
+
+}  // namespace
+
+std::vector<std::size_t> EarlyStoppingConfig::kl_quadrature_indices() const {
+  if (!kl.enabled || !kl.quadrature) return {};
+  return strided_with_saved(tau, kl.tau_stride);
+}
+
+std::vector<std::size_t> EarlyStoppingConfig::kl_ode_indices() const {
+  if (!kl.enabled || kl.test_points == 0) return {};
+  return strided_with_saved(tau, kl.ode_tau_stride);
 }
 
 DsmSetup EarlyStoppingConfig::dsm_setup() const {
@@ -240,6 +332,21 @@ nlohmann::ordered_json to_json(const EarlyStoppingConfig& c) {
                           {"space_nodes", c.population_loss.space_nodes},
                           {"samples", c.population_loss.samples}};
   j["tau"] = {{"points", c.tau.points}, {"eigen_floor", c.tau.eigen_floor}, {"saved", c.tau.saved}};
+  j["kl"] = {{"enabled", c.kl.enabled},
+             {"test_points", c.kl.test_points},
+             {"tau_stride", c.kl.tau_stride},
+             {"ode_tau_stride", c.kl.ode_tau_stride},
+             {"method", c.kl.method},
+             {"rtol", c.kl.rtol},
+             {"atol", c.kl.atol},
+             {"max_steps", c.kl.max_steps},
+             {"t_min", c.kl.t_min ? nlohmann::ordered_json(*c.kl.t_min) : nlohmann::ordered_json(nullptr)},
+             {"quadrature", c.kl.quadrature},
+             {"quadrature_rtol", c.kl.quadrature_rtol},
+             {"quadrature_atol", c.kl.quadrature_atol},
+             {"quadrature_nodes", c.kl.quadrature_nodes},
+             {"quadrature_max_nodes", c.kl.quadrature_max_nodes},
+             {"quadrature_tolerance", c.kl.quadrature_tolerance}};
   return j;
 }
 
@@ -304,6 +411,25 @@ EarlyStoppingConfig early_stopping_config_from_json(const nlohmann::json& json) 
     r.read("points", c.tau.points);
     r.read("eigen_floor", c.tau.eigen_floor);
     r.read("saved", c.tau.saved);
+    r.finish();
+  }
+  if (const Json* kl = root.find("kl")) {
+    ObjectReader r(*kl, "kl");
+    r.read("enabled", c.kl.enabled);
+    r.read("test_points", c.kl.test_points);
+    r.read("tau_stride", c.kl.tau_stride);
+    r.read("ode_tau_stride", c.kl.ode_tau_stride);
+    r.read("method", c.kl.method);
+    r.read("rtol", c.kl.rtol);
+    r.read("atol", c.kl.atol);
+    r.read("max_steps", c.kl.max_steps);
+    r.read("t_min", c.kl.t_min);
+    r.read("quadrature", c.kl.quadrature);
+    r.read("quadrature_rtol", c.kl.quadrature_rtol);
+    r.read("quadrature_atol", c.kl.quadrature_atol);
+    r.read("quadrature_nodes", c.kl.quadrature_nodes);
+    r.read("quadrature_max_nodes", c.kl.quadrature_max_nodes);
+    r.read("quadrature_tolerance", c.kl.quadrature_tolerance);
     r.finish();
   }
   root.finish();

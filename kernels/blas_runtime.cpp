@@ -77,10 +77,36 @@ void warn_if_slow_blas() {
   });
 }
 
-ScopedBlasThreads::ScopedBlasThreads(int threads) : previous_(openblas_get_num_threads()) {
+namespace {
+// Single-threaded scopes are reference-counted process-wide: OpenBLAS's thread
+// count is global, so concurrent scopes (log_likelihood called from several TBB
+// tasks) each saving and restoring it would race and leave a wrong value. The
+// first single-threaded scope saves the count, the last one restores it.
+std::mutex single_thread_mutex;
+std::size_t single_thread_depth = 0;
+int single_thread_saved = 0;
+}  // namespace
+
+ScopedBlasThreads::ScopedBlasThreads(int threads) : threads_(threads) {
+  if (threads_ == 1) {
+    const std::lock_guard lock(single_thread_mutex);
+    if (single_thread_depth++ == 0) {
+      single_thread_saved = openblas_get_num_threads();
+      if (single_thread_saved != 1) openblas_set_num_threads(1);
+    }
+    return;
+  }
+  previous_ = openblas_get_num_threads();
   if (threads != previous_) openblas_set_num_threads(threads);
 }
 ScopedBlasThreads::~ScopedBlasThreads() {
+  if (threads_ == 1) {
+    const std::lock_guard lock(single_thread_mutex);
+    if (--single_thread_depth == 0 && openblas_get_num_threads() != single_thread_saved) {
+      openblas_set_num_threads(single_thread_saved);
+    }
+    return;
+  }
   if (openblas_get_num_threads() != previous_) openblas_set_num_threads(previous_);
 }
 

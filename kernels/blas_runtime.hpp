@@ -29,7 +29,8 @@ void warn_if_slow_blas();
 
 // Sets OpenBLAS's thread count for this scope and restores it afterwards.
 // Used around BLAS calls made inside TBB tasks (one BLAS thread per task:
-// nested oversubscription is the classic slow-down).
+// nested oversubscription is the classic slow-down). Single-threaded scopes may
+// overlap across threads: they are reference-counted, the outermost restores.
 class ScopedBlasThreads {
  public:
   explicit ScopedBlasThreads(int threads);
@@ -38,7 +39,8 @@ class ScopedBlasThreads {
   ScopedBlasThreads& operator=(const ScopedBlasThreads&) = delete;
 
  private:
-  int previous_;
+  int threads_;
+  int previous_ = 0;
 };
 
 }  // namespace gengap

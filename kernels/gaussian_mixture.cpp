@@ -3,6 +3,8 @@
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
 
+#include <lapacke.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -151,6 +153,34 @@ void GaussianMixture::finish_setup() {
       inverse_diagonal_(k, i) = 1.0 / cholesky_[k](i, i);
     }
     log_norm_[k] = std::log(weights_[k]) - half_d_log_2pi - log_det_half;
+  }
+  // Eigendecompositions for diffused_evaluate (S_k = Q_k diag(lambda_k) Q_k^T).
+  eigenvalues_ = Matrix(K, d);
+  eigenvectors_.clear();
+  if (diagonal_) {
+    for (std::size_t k = 0; k < K; ++k)
+      for (std::size_t i = 0; i < d; ++i) eigenvalues_(k, i) = cholesky_[k](i, i) * cholesky_[k](i, i);
+    return;
+  }
+  eigenvectors_.reserve(K);
+  for (std::size_t k = 0; k < K; ++k) {
+    Matrix Q = covariance(k);
+    const lapack_int info = LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'L', static_cast<lapack_int>(d), Q.data(),
+                                          static_cast<lapack_int>(d), eigenvalues_.data() + k * d);
+    if (info != 0) {
+      throw NumericalError("GaussianMixture: LAPACKE_dsyev failed on component " + index_text(k) +
+                           " (info = " + std::to_string(info) + ")");
+    }
+    // The Cholesky factor exists, so S_k is positive definite; rounding can
+    // still leave a tiny eigenvalue at or below 0 for an ill-conditioned S_k.
+    for (std::size_t i = 0; i < d; ++i) {
+      double& lambda = eigenvalues_(k, i);
+      if (!(lambda > 0.0)) {
+        throw InvalidArgument("covariances", "component " + index_text(k) +
+                                                 " is numerically singular (eigenvalue " + std::to_string(lambda) + ")");
+      }
+    }
+    eigenvectors_.push_back(std::move(Q));
   }
 }
 
@@ -349,6 +379,168 @@ Matrix GaussianMixture::score(MatrixView X) const {
   Matrix out(X.rows, dim());
   score(X, out.flat());
   return out;
+}
+
+// ------------------------------------------------------------------ diffused score and divergence
+
+namespace {
+
+// One row under C_k = mu^2 S_k + sigma^2 I, in each component's eigenbasis:
+// z = Q^T (x - mu m), c_j = mu^2 lambda_j + sigma^2, u = Q (z / c). Online
+// log-sum-exp over components as in PointKernel, accumulating
+// sum r_k u_k and sum r_k (|u_k|^2 - tr C_k^{-1}). Scratch: 3 d doubles.
+struct DiffusedKernel {
+  std::size_t d;
+  std::size_t K;
+  bool diagonal;
+  const double* means;            // K x d
+  const double* eigenvalues;      // K x d
+  const Matrix* eigenvectors;     // K (unused when diagonal)
+  const double* log_weights;      // K
+  double half_d_log_2pi;
+
+  // Returns log p; writes score[d] and *divergence when asked (non-null).
+  // No inlining or cloning (noipa): one compiled body for every combination
+  // of requested outputs, so the compiler's floating-point contraction
+  // choices cannot make the divergence depend on whether the score was asked for.
+  [[gnu::noipa]] double evaluate(const double* x, double mu, double sigma, double* scratch, double* score, double* divergence) const {
+    double* z = scratch;
+    double* u = z + d;
+    double* acc = u + d;
+    const double mu2 = mu * mu, s2 = sigma * sigma;
+    double M = 0.0, s = 0.0, acc_div = 0.0;
+    for (std::size_t k = 0; k < K; ++k) {
+      const double* m = means + k * d;
+      const double* lambda = eigenvalues + k * d;
+      if (diagonal) {
+        for (std::size_t j = 0; j < d; ++j) z[j] = x[j] - mu * m[j];
+      } else {
+        const double* Q = eigenvectors[k].data();  // row-major, column j is eigenvector j
+        for (std::size_t j = 0; j < d; ++j) u[j] = x[j] - mu * m[j];
+        for (std::size_t j = 0; j < d; ++j) {
+          double v = 0.0;
+          for (std::size_t a = 0; a < d; ++a) v += Q[a * d + j] * u[a];
+          z[j] = v;
+        }
+      }
+      double q = 0.0, log_det = 0.0, u2 = 0.0, trace = 0.0;
+      for (std::size_t j = 0; j < d; ++j) {
+        const double c = mu2 * lambda[j] + s2;
+        const double inv = 1.0 / c;
+        const double w = z[j] * inv;  // u in the eigenbasis
+        q += z[j] * w;
+        u2 += w * w;
+        trace += inv;
+        log_det += std::log(c);
+        z[j] = w;
+      }
+      if (diagonal) {
+        for (std::size_t j = 0; j < d; ++j) u[j] = z[j];
+      } else {
+        const double* Q = eigenvectors[k].data();
+        for (std::size_t a = 0; a < d; ++a) {
+          double v = 0.0;
+          for (std::size_t j = 0; j < d; ++j) v += Q[a * d + j] * z[j];
+          u[a] = v;
+        }
+      }
+      const double l = log_weights[k] - half_d_log_2pi - 0.5 * log_det - 0.5 * q;
+      const double local_div = u2 - trace;
+      if (k == 0) {
+        M = l;
+        s = 1.0;
+        acc_div = local_div;
+        for (std::size_t j = 0; j < d; ++j) acc[j] = u[j];
+      } else if (l > M) {
+        const double scale = std::exp(M - l);
+        s = s * scale + 1.0;
+        acc_div = acc_div * scale + local_div;
+        for (std::size_t j = 0; j < d; ++j) acc[j] = acc[j] * scale + u[j];
+        M = l;
+      } else {
+        const double e = std::exp(l - M);
+        s += e;
+        acc_div += e * local_div;
+        for (std::size_t j = 0; j < d; ++j) acc[j] += e * u[j];
+      }
+    }
+    // The score lands in acc first and is copied out after: no store
+    // conditional on the output inside the arithmetic (loop unswitching could
+    // otherwise compile the two variants with different fma contraction).
+    const double inv_s = 1.0 / s;
+    for (std::size_t j = 0; j < d; ++j) acc[j] = -acc[j] * inv_s;
+    double s_norm2 = 0.0;
+    for (std::size_t j = 0; j < d; ++j) s_norm2 = std::fma(acc[j], acc[j], s_norm2);
+    if (score != nullptr) std::copy_n(acc, d, score);
+    if (divergence != nullptr) *divergence = acc_div * inv_s - s_norm2;
+    return M + std::log(s);
+  }
+};
+
+}  // namespace
+
+void GaussianMixture::diffused_evaluate(std::span<const double> mu_t, std::span<const double> sigma_t, MatrixView X,
+                                        std::span<double> log_density, std::span<double> score,
+                                        std::span<double> divergence) const {
+  const std::size_t N = X.rows, d = dim(), K = components();
+  require(X.cols == d, "X", "expected " + index_text(d) + " columns, got " + index_text(X.cols));
+  require(mu_t.size() == N, "mu_t", "expected " + index_text(N) + " entries, got " + index_text(mu_t.size()));
+  require(sigma_t.size() == N, "sigma_t", "expected " + index_text(N) + " entries, got " + index_text(sigma_t.size()));
+  require(log_density.empty() || log_density.size() == N, "log_density",
+          "expected 0 or " + index_text(N) + " entries, got " + index_text(log_density.size()));
+  require(score.empty() || score.size() == N * d, "score",
+          "expected 0 or " + index_text(N * d) + " entries, got " + index_text(score.size()));
+  require(divergence.empty() || divergence.size() == N, "divergence",
+          "expected 0 or " + index_text(N) + " entries, got " + index_text(divergence.size()));
+  require_finite(X.flat(), "X");
+  for (std::size_t i = 0; i < N; ++i) {
+    const double mu = mu_t[i], sigma = sigma_t[i];
+    if (!(std::isfinite(mu) && mu >= 0.0)) {
+      throw InvalidArgument("mu_t", "entry " + index_text(i) + " must be finite and non-negative, got " +
+                                        std::to_string(mu));
+    }
+    if (!(std::isfinite(sigma) && sigma >= 0.0)) {
+      throw InvalidArgument("sigma_t", "entry " + index_text(i) + " must be finite and non-negative, got " +
+                                           std::to_string(sigma));
+    }
+    require(mu > 0.0 || sigma > 0.0, "sigma_t", "entry " + index_text(i) + ": mu_t and sigma_t cannot both be zero");
+  }
+  std::vector<double> log_weights(K);
+  for (std::size_t k = 0; k < K; ++k) log_weights[k] = std::log(weights_[k]);
+  const DiffusedKernel kernel{d,
+                              K,
+                              diagonal_,
+                              means_.data(),
+                              eigenvalues_.data(),
+                              eigenvectors_.data(),
+                              log_weights.data(),
+                              0.5 * static_cast<double>(d) * std::log(2.0 * std::numbers::pi)};
+  const auto body = [&](std::size_t begin, std::size_t end) {
+    double stack[3 * stack_dim];
+    std::vector<double> heap(d > stack_dim ? 3 * d : 0);
+    double* scratch = d > stack_dim ? heap.data() : stack;
+    for (std::size_t i = begin; i != end; ++i) {
+      const double lp = kernel.evaluate(X.row(i), mu_t[i], sigma_t[i], scratch,
+                                        score.empty() ? nullptr : score.data() + i * d,
+                                        divergence.empty() ? nullptr : divergence.data() + i);
+      if (!log_density.empty()) log_density[i] = lp;
+    }
+  };
+  // Small batches (the ODE driver's chunks) stay on the caller's thread: no
+  // task is spawned from inside the caller's own TBB task.
+  if (N <= grain_points) {
+    body(0, N);
+    return;
+  }
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, N, grain_points),
+                    [&](const tbb::blocked_range<std::size_t>& r) { body(r.begin(), r.end()); });
+}
+
+void GaussianMixture::score_divergence(MatrixView X, std::span<double> divergence) const {
+  require(divergence.size() == X.rows, "divergence",
+          "expected " + index_text(X.rows) + " entries, got " + index_text(divergence.size()));
+  const std::vector<double> mu(X.rows, 1.0), sigma(X.rows, 0.0);
+  diffused_evaluate(mu, sigma, X, {}, {}, divergence);
 }
 
 // ------------------------------------------------------------------ forward process

@@ -47,46 +47,183 @@ struct Setup {
   CounterRng noise;
 };
 
-// One chunk of rows [first, last): every row carries its own time and step;
-// each iteration evaluates the score on the chunk's active rows in one call
-// per stage. Buffers are allocated once per chunk.
-void sample_chunk(const Setup& s, std::size_t first, std::size_t last, SampleResult& result) {
+// The fixed-step methods on rows [first, last): all rows share the grid
+// t_k = T - k h; each step evaluates the score on the chunk's active rows in
+// one call per stage. Buffers are allocated once per chunk.
+void fixed_step_chunk(const Setup& s, std::size_t first, std::size_t last, SampleResult& result) {
   const std::size_t d = s.d;
   const std::size_t rows = last - first;
   const double t_min = s.schedule.t_min;
-  const double span = s.schedule.T - t_min;
-  const bool fixed = s.method != Method::adaptive;
-  const bool two_stage = s.method != Method::euler_maruyama;
   const std::size_t steps = s.options.steps;
-  // Only the fixed grids end on a short step; adaptive's last step can be
-  // long, and dropping its g^2 h of noise would bias the law (see header).
-  const bool denoise = fixed && s.options.denoise_last_step;
-  const double fixed_h = span / static_cast<double>(steps);
+  const bool heun = s.method == Method::stochastic_heun;
+  const double h = (s.schedule.T - t_min) / static_cast<double>(steps);
 
-  std::vector<double> t(rows, s.schedule.T), h(rows, fixed ? fixed_h : initial_step_fraction * span);
-  std::vector<std::size_t> attempt(rows, 0);
   std::vector<char> active(rows, 1);
   std::vector<std::size_t> index;                  // chunk-local row of each packed active row
   std::vector<double> ta(rows), tb(rows);          // stage times of the packed rows
   std::vector<double> xa(rows * d), xb(rows * d);  // stage states (x, x')
   std::vector<double> sa(rows * d), sb(rows * d);  // scores at them
-  std::vector<double> xpp(d);  // the Heun state x'' of one row
   index.reserve(rows);
 
-  auto fail = [&](std::size_t r, SampleStatus status, double time) {
+  auto fail = [&](std::size_t r, double time) {
+    auto& st = result.stats[first + r];
+    st.status = TrajectoryStatus::non_finite;
+    st.failure_time = time;
+    active[r] = 0;
+  };
+
+  for (std::size_t k = 0; k < steps; ++k) {
+    const double t = s.schedule.T - static_cast<double>(k) * h;
+    const bool last_step = k + 1 == steps;
+    const double next = last_step ? t_min : t - h;  // the grid lands exactly on t_min
+    const double step = last_step ? t - t_min : h;
+    const bool quiet = last_step && s.options.denoise_last_step;
+    const double f0 = s.schedule.drift(t), g20 = s.schedule.diffusion_squared(t);
+    const double f1 = s.schedule.drift(next), g21 = s.schedule.diffusion_squared(next);
+    const double em_noise = quiet ? 0.0 : std::sqrt(g20 * step);
+    const double heun_noise = quiet ? 0.0 : 0.5 * (std::sqrt(g20) + std::sqrt(g21)) * std::sqrt(step);
+
+    index.clear();
+    for (std::size_t r = 0; r < rows; ++r)
+      if (active[r]) index.push_back(r);
+    const std::size_t na = index.size();
+    if (na == 0) break;
+    for (std::size_t a = 0; a < na; ++a) {
+      ta[a] = t;
+      const double* x = result.samples.row(first + index[a]).data();
+      std::copy(x, x + d, xa.data() + a * d);
+    }
+    s.score({ta.data(), na}, MatrixView{xa.data(), na, d}, {sa.data(), na * d});
+
+    // Stage 1: the Euler-Maruyama step x' (Heun: its predictor, same z).
+    std::size_t nb = 0;
+    for (std::size_t a = 0; a < na; ++a) {
+      const std::size_t r = index[a];
+      const std::size_t i = first + r;
+      ++result.stats[i].rhs_evaluations;
+      if (!all_finite(sa.data() + a * d, d)) {
+        fail(r, t);
+        continue;
+      }
+      const std::uint64_t base = (static_cast<std::uint64_t>(i) * s.stride + k) * d;
+      const double* x = xa.data() + a * d;
+      const double* sc = sa.data() + a * d;
+      double* xp = xb.data() + nb * d;
+      for (std::size_t j = 0; j < d; ++j) {
+        const double zj = quiet ? 0.0 : s.noise.normal(base + j);
+        xp[j] = x[j] - (f0 * x[j] - g20 * sc[j]) * step + em_noise * zj;
+      }
+      if (!all_finite(xp, d)) {
+        fail(r, next);
+        continue;
+      }
+      if (!heun) {
+        std::copy(xp, xp + d, result.samples.row(i).data());
+        ++result.stats[i].accepted;
+        continue;
+      }
+      if (nb != a) {  // pack the healthy rows for stage 2
+        std::copy(xa.data() + a * d, xa.data() + (a + 1) * d, xa.data() + nb * d);
+        std::copy(sa.data() + a * d, sa.data() + (a + 1) * d, sa.data() + nb * d);
+        index[nb] = r;
+      }
+      tb[nb++] = next;
+    }
+    if (!heun || nb == 0) continue;
+
+    // Stage 2: x'' = x - 1/2 [D(x, t) + D(x', t - h)] h + 1/2 [g(t) + g(t - h)] sqrt(h) z.
+    s.score({tb.data(), nb}, MatrixView{xb.data(), nb, d}, {sb.data(), nb * d});
+    for (std::size_t a = 0; a < nb; ++a) {
+      const std::size_t r = index[a];
+      const std::size_t i = first + r;
+      ++result.stats[i].rhs_evaluations;
+      if (!all_finite(sb.data() + a * d, d)) {
+        fail(r, next);
+        continue;
+      }
+      const std::uint64_t base = (static_cast<std::uint64_t>(i) * s.stride + k) * d;
+      const double* x = xa.data() + a * d;
+      const double* xp = xb.data() + a * d;
+      const double* s0 = sa.data() + a * d;
+      const double* s1 = sb.data() + a * d;
+      double* out = result.samples.row(i).data();
+      double* xpp = xb.data() + a * d;  // overwrites x' in place: each j reads xp[j] before writing it
+      bool finite = true;
+      for (std::size_t j = 0; j < d; ++j) {
+        const double zj = quiet ? 0.0 : s.noise.normal(base + j);
+        xpp[j] = x[j] - 0.5 * ((f0 * x[j] - g20 * s0[j]) + (f1 * xp[j] - g21 * s1[j])) * step + heun_noise * zj;
+        finite = finite && std::isfinite(xpp[j]);
+      }
+      if (!finite) {
+        fail(r, next);
+        continue;
+      }
+      std::copy(xpp, xpp + d, out);
+      ++result.stats[i].accepted;
+    }
+  }
+}
+
+// The adaptive sampler on rows [first, last) (see the header): Gotta Go
+// Fast's EM / improved-Euler pair with its error norm and step update, on a
+// Brownian path kept consistent across rejections by RSwM1 (Rackauckas & Nie
+// 2017). Each row carries its pending increment dW (variance h per
+// coordinate) and a stack of (length, increment) pieces of its path that lie
+// between its time and t_min: a rejected step splits dW by the Brownian
+// bridge and keeps the remainder; an accepted step takes its next increment
+// from the stack (splitting the top piece if the proposed step is shorter)
+// before drawing fresh noise. No drawn noise is ever discarded, so the
+// accept/reject decisions, which look at the noise, cannot select it.
+void adaptive_chunk(const Setup& s, std::size_t first, std::size_t last, SampleResult& result) {
+  const std::size_t d = s.d;
+  const std::size_t rows = last - first;
+  const double t_min = s.schedule.t_min;
+  const double span = s.schedule.T - t_min;
+  const double rtol = s.options.rtol, atol = s.options.atol;
+
+  std::vector<double> t(rows, s.schedule.T), h(rows, initial_step_fraction * span);
+  std::vector<std::size_t> attempt(rows, 0);
+  std::vector<char> active(rows, 1);
+  std::vector<std::vector<double>> path(rows);  // stack of [length, dW_1..dW_d] pieces, nearest on top
+  std::vector<double> dW(rows * d);
+  std::vector<std::size_t> index;
+  std::vector<double> ta(rows), tb(rows), xa(rows * d), xb(rows * d), sa(rows * d), sb(rows * d), xpp(d);
+  index.reserve(rows);
+
+  // Fresh normal vector for trajectory i's attempt k (one draw per attempt at most).
+  auto fresh = [&](std::size_t r, std::size_t k, double scale, const double* mean, double* out) {
+    const std::uint64_t base = (static_cast<std::uint64_t>(first + r) * s.stride + k) * d;
+    for (std::size_t j = 0; j < d; ++j) out[j] = (mean ? mean[j] : 0.0) + scale * s.noise.normal(base + j);
+  };
+  // Shortens row r's pending increment (length h[r]) to length `shorter` by
+  // the Brownian bridge, pushing the remainder onto its path stack; the draw
+  // belongs to attempt k.
+  auto split = [&](std::size_t r, double shorter, std::size_t k) {
+    const double L = h[r], frac = shorter / L;
+    double* w = dW.data() + r * d;
+    std::vector<double> whole(w, w + d), mean(d);
+    for (std::size_t j = 0; j < d; ++j) mean[j] = frac * whole[j];
+    fresh(r, k, std::sqrt(shorter * (L - shorter) / L), mean.data(), w);
+    auto& stack = path[r];
+    stack.push_back(L - shorter);
+    for (std::size_t j = 0; j < d; ++j) stack.push_back(whole[j] - w[j]);
+    h[r] = shorter;
+  };
+  auto fail = [&](std::size_t r, TrajectoryStatus status, double time) {
     auto& st = result.stats[first + r];
     st.status = status;
     st.failure_time = time;
     active[r] = 0;
   };
 
+  for (std::size_t r = 0; r < rows; ++r) fresh(r, 0, std::sqrt(h[r]), nullptr, dW.data() + r * d);
+
   for (;;) {
     index.clear();
     for (std::size_t r = 0; r < rows; ++r) {
       if (!active[r]) continue;
-      if (attempt[r] >= (fixed ? steps : s.options.max_steps)) {
-        // Only the adaptive loop can get here with t > t_min (fixed ones land exactly).
-        fail(r, SampleStatus::max_steps, t[r]);
+      if (attempt[r] >= s.options.max_steps) {
+        fail(r, TrajectoryStatus::max_steps, t[r]);
         continue;
       }
       index.push_back(r);
@@ -101,63 +238,37 @@ void sample_chunk(const Setup& s, std::size_t first, std::size_t last, SampleRes
       std::copy(x, x + d, xa.data() + a * d);
     }
     s.score({ta.data(), na}, MatrixView{xa.data(), na, d}, {sa.data(), na * d});
-    for (std::size_t a = 0; a < na; ++a) ++result.stats[first + index[a]].score_evaluations;
 
-    // Stage 1: the Euler-Maruyama proposal x' into xb (its noise kept for stage 2).
-    for (std::size_t a = 0; a < na; ++a) {
-      const std::size_t r = index[a];
-      const std::size_t i = first + r;
-      if (!all_finite(sa.data() + a * d, d)) {
-        fail(r, SampleStatus::non_finite, t[r]);
-        continue;
-      }
-      // The fixed grid's last step lands exactly on t_min (no rounding drift).
-      double step = fixed ? (attempt[r] + 1 == steps ? t[r] - t_min : fixed_h) : std::min(h[r], t[r] - t_min);
-      h[r] = step;
-      tb[a] = (fixed && attempt[r] + 1 == steps) || step == t[r] - t_min ? t_min : t[r] - step;
-      const bool last_step = tb[a] == t_min;
-      const double f = s.schedule.drift(t[r]);
-      const double g2 = s.schedule.diffusion_squared(t[r]);
-      // Adaptive evaluates its second stage at the noise-free predictor (see header).
-      const double noise_scale =
-          (last_step && denoise) || s.method == Method::adaptive ? 0.0 : std::sqrt(g2 * step);
-      const std::uint64_t base = (static_cast<std::uint64_t>(i) * s.stride + attempt[r]) * d;
-      const double* x = xa.data() + a * d;
-      const double* sc = sa.data() + a * d;
-      double* xp = xb.data() + a * d;
-      for (std::size_t j = 0; j < d; ++j) {
-        const double zj = noise_scale == 0.0 ? 0.0 : s.noise.normal(base + j);
-        xp[j] = x[j] - (f * x[j] - g2 * sc[j]) * step + noise_scale * zj;
-      }
-      if (!all_finite(xp, d)) fail(r, SampleStatus::non_finite, tb[a]);
-    }
-
-    if (!two_stage) {
-      for (std::size_t a = 0; a < na; ++a) {
-        const std::size_t r = index[a];
-        if (!active[r]) continue;
-        std::copy(xb.data() + a * d, xb.data() + (a + 1) * d, result.samples.row(first + r).data());
-        t[r] = tb[a];
-        ++attempt[r];
-        ++result.stats[first + r].accepted;
-        if (t[r] == t_min) active[r] = 0;
-      }
-      continue;
-    }
-
-    // Stage 2: the score at (x', t - h) for rows still healthy; packed again so
-    // the call sees only finite states.
+    // Stage 1: the Euler-Maruyama proposal x' (with its noise) into xb.
     std::size_t nb = 0;
     for (std::size_t a = 0; a < na; ++a) {
-      if (!active[index[a]]) continue;
+      const std::size_t r = index[a];
+      ++result.stats[first + r].rhs_evaluations;
+      if (!all_finite(sa.data() + a * d, d)) {
+        fail(r, TrajectoryStatus::non_finite, t[r]);
+        continue;
+      }
+      const double step = h[r];
+      // Pieces of a step clipped to t_min sum to it only up to rounding: snap.
+      const double next = t[r] - step - t_min <= min_step_fraction * span ? t_min : t[r] - step;
+      const double f = s.schedule.drift(t[r]), g2 = s.schedule.diffusion_squared(t[r]), g = std::sqrt(g2);
+      const double* x = xa.data() + a * d;
+      const double* sc = sa.data() + a * d;
+      const double* w = dW.data() + r * d;
+      double* xp = xb.data() + nb * d;
+      for (std::size_t j = 0; j < d; ++j) xp[j] = x[j] - (f * x[j] - g2 * sc[j]) * step + g * w[j];
+      if (!all_finite(xp, d)) {
+        fail(r, TrajectoryStatus::non_finite, next);
+        continue;
+      }
+      // Pack the healthy rows for stage 2.
       if (nb != a) {
-        std::copy(xb.data() + a * d, xb.data() + (a + 1) * d, xb.data() + nb * d);
         std::copy(xa.data() + a * d, xa.data() + (a + 1) * d, xa.data() + nb * d);
         std::copy(sa.data() + a * d, sa.data() + (a + 1) * d, sa.data() + nb * d);
-        tb[nb] = tb[a];
         ta[nb] = ta[a];
-        index[nb] = index[a];
+        index[nb] = r;
       }
+      tb[nb] = next;
       ++nb;
     }
     if (nb == 0) continue;
@@ -167,72 +278,78 @@ void sample_chunk(const Setup& s, std::size_t first, std::size_t last, SampleRes
       const std::size_t r = index[a];
       const std::size_t i = first + r;
       auto& st = result.stats[i];
-      ++st.score_evaluations;
+      ++st.rhs_evaluations;
+      const std::size_t k = attempt[r]++;
       if (!all_finite(sb.data() + a * d, d)) {
-        fail(r, SampleStatus::non_finite, tb[a]);
+        fail(r, TrajectoryStatus::non_finite, tb[a]);
         continue;
       }
       const double step = h[r];
-      const bool last_step = tb[a] == t_min;
       const double f0 = s.schedule.drift(ta[a]), g20 = s.schedule.diffusion_squared(ta[a]);
       const double f1 = s.schedule.drift(tb[a]), g21 = s.schedule.diffusion_squared(tb[a]);
-      const double noise_scale = (last_step && denoise)
-                                     ? 0.0
-                                     : 0.5 * (std::sqrt(g20) + std::sqrt(g21)) * std::sqrt(step);
-      const std::uint64_t base = (static_cast<std::uint64_t>(i) * s.stride + attempt[r]) * d;
+      const double g_mean = 0.5 * (std::sqrt(g20) + std::sqrt(g21));
       const double* x = xa.data() + a * d;
       const double* xp = xb.data() + a * d;
       const double* s0 = sa.data() + a * d;
       const double* s1 = sb.data() + a * d;
-      double* out = result.samples.row(i).data();
-      // x'' goes to scratch first: a rejected adaptive step must keep x.
+      const double* w = dW.data() + r * d;
       double error_sq = 0.0;
       bool finite = true;
       for (std::size_t j = 0; j < d; ++j) {
-        const double zj = noise_scale == 0.0 ? 0.0 : s.noise.normal(base + j);
-        const double drift0 = f0 * x[j] - g20 * s0[j];
-        const double drift1 = f1 * xp[j] - g21 * s1[j];
-        xpp[j] = x[j] - 0.5 * (drift0 + drift1) * step + noise_scale * zj;
+        xpp[j] = x[j] - 0.5 * ((f0 * x[j] - g20 * s0[j]) + (f1 * xp[j] - g21 * s1[j])) * step + g_mean * w[j];
         finite = finite && std::isfinite(xpp[j]);
-        if (s.method == Method::adaptive) {
-          // x' = EM step with the same noise as x''; xp holds its noise-free
-          // part, which also scales delta so that acceptance never sees z.
-          const double x_em = xp[j] + noise_scale * zj;
-          const double delta = std::max(s.options.atol, s.options.rtol * std::max(std::abs(xp[j]), std::abs(x[j])));
-          const double e = (x_em - xpp[j]) / delta;
-          error_sq += e * e;
-        }
+        const double delta = std::max(atol, rtol * std::max(std::abs(xp[j]), std::abs(x[j])));
+        const double e = (xp[j] - xpp[j]) / delta;
+        error_sq += e * e;
       }
       if (!finite) {
-        fail(r, SampleStatus::non_finite, tb[a]);
-        continue;
-      }
-      ++attempt[r];
-      if (s.method == Method::stochastic_heun) {
-        std::copy(xpp.begin(), xpp.end(), out);
-        t[r] = tb[a];
-        ++st.accepted;
-        if (t[r] == t_min) active[r] = 0;
+        fail(r, TrajectoryStatus::non_finite, tb[a]);
         continue;
       }
       const double error = std::sqrt(error_sq / static_cast<double>(d));
-      const bool accept = error <= 1.0;
-      if (accept) {
-        std::copy(xpp.begin(), xpp.end(), out);
-        t[r] = tb[a];
-        ++st.accepted;
-        if (t[r] == t_min) {
-          active[r] = 0;
+      // E = 0 (e.g. a locally linear drift and no noise) lets the step run to t_min.
+      const double proposal = error > 0.0 ? step * s.options.safety * std::pow(error, -step_exponent)
+                                          : std::numeric_limits<double>::infinity();
+      if (error > 1.0) {
+        ++st.rejected;
+        if (proposal < min_step_fraction * span) {
+          fail(r, TrajectoryStatus::step_underflow, t[r]);
           continue;
         }
-      } else {
-        ++st.rejected;
+        split(r, proposal, k + 1);
+        continue;
       }
-      // E = 0 (e.g. a locally linear drift) lets the step run to t_min.
-      const double factor = error > 0.0 ? s.options.safety * std::pow(error, -step_exponent)
-                                        : std::numeric_limits<double>::infinity();
-      h[r] = std::min(t[r] - t_min, step * factor);
-      if (h[r] < min_step_fraction * span) fail(r, SampleStatus::step_underflow, t[r]);
+      ++st.accepted;
+      std::copy(xpp.begin(), xpp.end(), result.samples.row(i).data());
+      t[r] = tb[a];
+      if (t[r] == t_min) {
+        active[r] = 0;
+        continue;
+      }
+      // The next increment: the nearest stored piece of the path (split if the
+      // proposal is shorter), else fresh noise. Stored pieces end at or above
+      // t_min, so only a fresh step needs clipping.
+      auto& stack = path[r];
+      if (!stack.empty()) {
+        const std::size_t top = stack.size() - (d + 1);
+        h[r] = stack[top];
+        std::copy(stack.begin() + top + 1, stack.end(), dW.data() + r * d);
+        stack.resize(top);
+        if (proposal < h[r]) {
+          if (proposal < min_step_fraction * span) {
+            fail(r, TrajectoryStatus::step_underflow, t[r]);
+            continue;
+          }
+          split(r, proposal, k + 1);
+        }
+      } else {
+        h[r] = std::min(t[r] - t_min, proposal);
+        if (h[r] < min_step_fraction * span) {
+          fail(r, TrajectoryStatus::step_underflow, t[r]);
+          continue;
+        }
+        fresh(r, k + 1, std::sqrt(h[r]), nullptr, dW.data() + r * d);
+      }
     }
   }
 }
@@ -250,24 +367,23 @@ void ReverseSdeOptions::validate() const {
   require(chunk >= 1, "chunk", "must be at least 1, got 0");
 }
 
-const char* to_string(SampleStatus status) {
-  switch (status) {
-    case SampleStatus::success: return "success";
-    case SampleStatus::max_steps: return "max_steps";
-    case SampleStatus::step_underflow: return "step_underflow";
-    case SampleStatus::non_finite: return "non_finite";
-  }
-  return "unknown";
+Matrix prior_sample(const Schedule& schedule, std::size_t n, std::size_t d, std::uint64_t seed) {
+  schedule.validate();
+  Matrix x(n, d);
+  const double sd = std::sqrt(schedule.prior_variance());
+  const CounterRng prior(seed, streams::reverse_sde_prior);
+  for (std::size_t k = 0; k < x.size(); ++k) x.flat()[k] = sd * prior.normal(k);
+  return x;
 }
 
 bool SampleResult::all_succeeded() const {
-  return std::all_of(stats.begin(), stats.end(), [](const auto& s) { return s.status == SampleStatus::success; });
+  return std::all_of(stats.begin(), stats.end(), [](const auto& s) { return s.status == TrajectoryStatus::success; });
 }
 
 std::string SampleResult::failure_summary() const {
   std::size_t failures = 0, first = stats.size();
   for (std::size_t i = 0; i < stats.size(); ++i) {
-    if (stats[i].status == SampleStatus::success) continue;
+    if (stats[i].status == TrajectoryStatus::success) continue;
     if (failures++ == 0) first = i;
   }
   if (failures == 0) return "";
@@ -284,27 +400,30 @@ SampleResult sample_reverse_sde(const Schedule& schedule, const ScoreField& scor
   require(d >= 1, "d", "must be at least 1, got 0");
   require(static_cast<bool>(score), "score", "is empty");
   const Method method = parse_method(options.method);
-  const std::uint64_t stride = method == Method::adaptive ? options.max_steps : options.steps;
-  std::uint64_t count = 0;
-  require(!__builtin_mul_overflow(static_cast<std::uint64_t>(n), stride, &count) &&
+  // adaptive: attempt k < max_steps may draw for attempt k + 1 <= max_steps.
+  std::uint64_t stride = options.steps, count = 0;
+  require((method != Method::adaptive || !__builtin_add_overflow(options.max_steps, std::uint64_t{1}, &stride)) &&
+              !__builtin_mul_overflow(static_cast<std::uint64_t>(n), stride, &count) &&
               !__builtin_mul_overflow(count, static_cast<std::uint64_t>(d), &count),
           method == Method::adaptive ? "max_steps" : "steps",
           "noise index n * K * d overflows 64 bits (n = " + std::to_string(n) + ", d = " + std::to_string(d) + ")");
 
   SampleResult result;
-  result.samples = Matrix(n, d);
-  result.stats.assign(n, SampleTrajectoryStats{});
-  const double prior_sd = std::sqrt(schedule.prior_variance());
-  const CounterRng prior(options.seed, streams::reverse_sde_prior);
-  for (std::size_t k = 0; k < result.samples.size(); ++k) result.samples.flat()[k] = prior_sd * prior.normal(k);
+  result.stats.assign(n, TrajectoryStats{});
+  result.samples = prior_sample(schedule, n, d, options.seed);
 
   const Setup setup{schedule, score, d, method, options, stride, CounterRng(options.seed, streams::reverse_sde_noise)};
   const std::size_t chunks = (n + options.chunk - 1) / options.chunk;
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, chunks, 1), [&](const tbb::blocked_range<std::size_t>& range) {
-    for (std::size_t c = range.begin(); c != range.end(); ++c)
-      sample_chunk(setup, c * options.chunk, std::min(n, (c + 1) * options.chunk), result);
+    for (std::size_t c = range.begin(); c != range.end(); ++c) {
+      const std::size_t first = c * options.chunk, last = std::min(n, (c + 1) * options.chunk);
+      if (method == Method::adaptive)
+        adaptive_chunk(setup, first, last, result);
+      else
+        fixed_step_chunk(setup, first, last, result);
+    }
   });
-  for (const auto& st : result.stats) result.total_score_evaluations += st.score_evaluations;
+  for (const auto& st : result.stats) result.total_score_evaluations += st.rhs_evaluations;
   return result;
 }
 

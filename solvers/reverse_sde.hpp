@@ -10,26 +10,36 @@
 //                                        + 1/2 [g(t) + g(t - h)] sqrt(h) z
 //                    (Heun predictor-corrector for additive noise, same z in both stages)
 //   adaptive         Jolicoeur-Martineau et al. 2021, "Gotta Go Fast when generating
-//                    data with score-based models": x' = EM step, x'' = the Heun step
-//                    above (same z). Mixed error norm
-//                      E = || (x' - x'') / delta ||_2 / sqrt(d),
-//                      delta_j = max(atol, rtol max(|x_det_j|, |x_prev_j|)),
-//                    accept (keep x'') iff E <= 1; either way
+//                    data with score-based models", Alg. 1: with dW the step's
+//                    Brownian increment (variance h per coordinate),
+//                      x'  = x - D(x, t) h + g(t) dW                       (EM)
+//                      x'' = x - 1/2 [D(x, t) + D(x', t - h)] h
+//                              + 1/2 [g(t) + g(t - h)] dW                  (improved Euler)
+//                    E = || (x' - x'') / delta ||_2 / sqrt(d),
+//                    delta_j = max(atol, rtol max(|x'_j|, |x_prev_j|));
+//                    accept (keep x'') iff E <= 1; either way the proposal is
 //                      h <- min(t - t_min, safety h E^(-r)),  r = 0.9 (their exponent).
 //                    Initial h = 0.01 (T - t_min): their default 0.01 was set for
 //                    T = 1 (VP/VE), so it is taken relative to the horizon here.
-//                    A rejected attempt draws fresh noise (the next attempt index).
-//                    Deliberate changes so that accept/reject never depends on z:
-//                    the second stage is evaluated at the noise-free predictor
-//                    x_det = x - D(x, t) h (the noise is then added to x'' as in
-//                    Heun), so x' - x'' = h/2 [D(x_det, t - h) - D(x, t)], and delta
-//                    uses |x_det_j| in place of |x'_j|. With the paper's version,
-//                    acceptance selects small or drift-cancelling z and (through
-//                    rtol |x'|) large |x'|; in low dimension (no averaging over d)
-//                    that biases the law: measured on N(1, 0.5), d = 1, ou, the
-//                    sample mean was 1.26 (variance 0.29-0.36) for rtol = atol =
-//                    0.1, 0.01 and 0.001 alike. The scheme stays weak order 1
-//                    (drift RK2 + EM noise).
+//                    The error sees the noise (through D(x', .)), which is what
+//                    limits the step where the drift is nearly linear.
+//                    Rejections: Rejection Sampling with Memory (RSwM1, Rackauckas
+//                    & Nie 2017). A rejected dW is not redrawn: the shorter
+//                    step's increment is drawn from the Brownian bridge given
+//                    dW, and the remainder of the interval (length, increment)
+//                    is pushed on the trajectory's stack; after an accepted step
+//                    the next increment is the stack's top piece (split again
+//                    by the bridge if the proposal is shorter), fresh noise only
+//                    when the stack is empty. Every trajectory thus follows one
+//                    Brownian path whatever the decisions, so accept/reject
+//                    (which looks at dW) cannot select the noise. (Redrawing on
+//                    rejection does: measured on N(1, 0.5), d = 1, ou, the
+//                    sample mean was 1.26 for rtol = atol = 0.1 to 0.001; and
+//                    an error estimate evaluated at the noise-free predictor
+//                    instead is blind to the noise and lets steps grow until
+//                    the EM noise inflates the variance, e.g. +78% for a sharp
+//                    1-d Gaussian, variance 0.01, under ve sigma = 50 at tol
+//                    0.002.) Weak order 1.
 //
 // The fixed-step methods use `steps` uniform steps in t (t_k = T - k h). Each
 // trajectory has its own time and step in `adaptive`; the score is evaluated
@@ -44,16 +54,19 @@
 // Go Fast likewise keeps the noise in its loop.
 //
 // Randomness is counter-based (kernels/random.hpp): x_T[i, j] =
-// sqrt(v) normal(i d + j) on streams::reverse_sde_prior; the Brownian increment
+// sqrt(v) normal(i d + j) on streams::reverse_sde_prior (prior_sample: every
+// sampler, including predictor_corrector.hpp and probability_flow_sampler.hpp,
+// starts from this draw for a given seed); the Brownian increment
 // of trajectory i, step (attempt) k, coordinate j is normal((i K + k) d + j) on
 // streams::reverse_sde_noise, with K = steps (fixed-step methods) or max_steps
-// (adaptive). Chunks of `chunk` rows run in parallel (TBB); each row depends
+// (adaptive: k is the attempt that first uses the draw; each attempt makes at
+// most one, fresh or bridge). Chunks of `chunk` rows run in parallel (TBB); each row depends
 // only on itself, so samples are bitwise identical for any thread count.
 //
 // Failures never throw: a trajectory whose score or state turns non-finite,
 // that exhausts max_steps or whose adaptive step underflows stops with a status
-// and the time it happened; its row keeps its last finite state. Misuse throws
-// InvalidArgument naming the field.
+// (TrajectoryStatus, shared with the ODE driver) and the time it happened; its
+// row keeps its last finite state. Misuse throws InvalidArgument naming the field.
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -62,6 +75,7 @@
 #include <vector>
 
 #include "gengap/kernels/matrix.hpp"
+#include "gengap/solvers/integrate.hpp"
 #include "gengap/solvers/schedule.hpp"
 
 namespace gengap {
@@ -69,6 +83,9 @@ namespace gengap {
 namespace streams {
 inline constexpr std::uint64_t reverse_sde_prior = 20;  // x_T ~ pi of the reverse-SDE samplers
 inline constexpr std::uint64_t reverse_sde_noise = 21;  // Brownian increments of the reverse-SDE samplers
+// 22: hutchinson_probes (solvers/likelihood.hpp)
+inline constexpr std::uint64_t predictor_noise = 23;  // predictor-corrector: the predictor's noise
+inline constexpr std::uint64_t langevin_noise = 24;   // predictor-corrector: the Langevin corrector's noise
 }  // namespace streams
 
 // Batched score: t[r] is row r's time, x is rows x d, score is rows*d
@@ -92,27 +109,24 @@ struct ReverseSdeOptions {
   void validate() const;
 };
 
-enum class SampleStatus { success, max_steps, step_underflow, non_finite };
-const char* to_string(SampleStatus status);
-
-struct SampleTrajectoryStats {
-  std::size_t score_evaluations = 0;  // rows of this trajectory passed to the score
-  std::size_t accepted = 0;
-  std::size_t rejected = 0;
-  SampleStatus status = SampleStatus::success;
-  double failure_time = 0.0;          // time of the failing evaluation/step (status != success)
-};
-
+// The result of every sampler. stats[i].rhs_evaluations counts the rows of
+// trajectory i passed to the score (each sampler's right-hand side is one
+// score evaluation); accepted/rejected count its steps (predictor steps for
+// predictor-corrector, whose corrector steps are in rhs_evaluations only).
 struct SampleResult {
   Matrix samples;  // n x d at t_min (a failed row: its last finite state)
-  std::vector<SampleTrajectoryStats> stats;
-  std::size_t total_score_evaluations = 0;
+  std::vector<TrajectoryStats> stats;
+  std::size_t total_score_evaluations = 0;  // sum of stats[i].rhs_evaluations
 
   bool all_succeeded() const;
   // "" when all succeeded; otherwise the failure count and the first failing
   // trajectory's index, status and time.
   std::string failure_summary() const;
 };
+
+// x_T ~ pi: n x d, entry (i, j) = sqrt(prior_variance) normal(i d + j) on
+// streams::reverse_sde_prior under `seed`.
+Matrix prior_sample(const Schedule& schedule, std::size_t n, std::size_t d, std::uint64_t seed);
 
 // n >= 1 trajectories in d >= 1 dimensions; InvalidArgument naming "n", "d",
 // "score", a Schedule field, an option field, or "max_steps" when the noise

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -29,10 +30,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Small enough to run in well under a second.
+// Small enough to run in about a second: the KL at 11 of the 60 taus
+// (quadrature at every 10th and the saved ones, Monte Carlo over 200 test
+// points at every 20th and the saved ones) with loose ODE tolerances.
 const std::string kSmall =
     " --quiet --set model.m=64 --set n=200 --set train_loss.draws_per_sample=16"
-    " --set population_loss.time_nodes=64 --set population_loss.space_nodes=16";
+    " --set population_loss.time_nodes=64 --set population_loss.space_nodes=16"
+    " --set kl.test_points=200 --set kl.rtol=1e-3 --set kl.atol=1e-3 --set kl.quadrature_rtol=1e-4"
+    " --set kl.quadrature_atol=1e-4 --set kl.tau_stride=10 --set kl.ode_tau_stride=20";
 
 struct Outcome {
   int exit_code = -1;
@@ -90,22 +95,44 @@ TEST_F(Cli, RunWritesTheResultsContract) {
   const Outcome o = gengap("run --out '" + out.string() + "'" + kSmall);
   ASSERT_EQ(o.exit_code, 0) << o.err;
   EXPECT_NE(o.out.find("min population loss"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("min KL(p0||p_theta) [quadrature]"), std::string::npos) << o.out;
 
   std::istringstream csv(read(out / "curves.csv"));
   std::string line;
   std::getline(csv, line);
-  EXPECT_EQ(line, "tau,loss_train,loss_pop,gap,norm_growth");
+  EXPECT_EQ(line,
+            "tau,loss_train,loss_pop,gap,norm_growth,kl_ode,kl_ode_se,kl_quad,kl_quad_error,kl_mass,kl_flags,"
+            "kl_ode_evaluations,kl_quad_evaluations,kl_ode_failed,kl_quad_nodes");
   std::vector<std::vector<double>> rows;
   while (std::getline(csv, line)) {
     std::vector<double> row;
     std::istringstream fields(line);
     std::string field;
-    while (std::getline(fields, field, ',')) row.push_back(std::stod(field));
-    ASSERT_EQ(row.size(), 5u) << line;
+    while (std::getline(fields, field, ',')) row.push_back(std::stod(field));  // "nan" parses as NaN
+    ASSERT_EQ(row.size(), 15u) << line;
     rows.push_back(row);
   }
   ASSERT_EQ(rows.size(), 60u);
   for (const auto& row : rows) EXPECT_EQ(row[3], row[2] - row[1]);  // %.17g round-trips doubles exactly
+  // KL columns: quadrature at rows 0, 10, ..., 50 and the saved 12, 24, 35, 47, 59; Monte
+  // Carlo at 0, 20, 40 and the saved ones. Elsewhere every KL column is nan.
+  const std::vector<std::size_t> quadrature_rows = {0, 10, 12, 20, 24, 30, 35, 40, 47, 50, 59};
+  const std::vector<std::size_t> ode_rows = {0, 12, 20, 24, 35, 40, 47, 59};
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& row = rows[i];
+    const bool quadrature = std::count(quadrature_rows.begin(), quadrature_rows.end(), i) > 0;
+    const bool ode = std::count(ode_rows.begin(), ode_rows.end(), i) > 0;
+    EXPECT_EQ(std::isfinite(row[7]), quadrature) << i;                    // kl_quad
+    EXPECT_EQ(std::isfinite(row[8]) && std::isfinite(row[9]), quadrature) << i;  // error, mass
+    EXPECT_EQ(std::isfinite(row[5]) && std::isfinite(row[6]), ode) << i;  // kl_ode, kl_ode_se
+    EXPECT_EQ(std::isfinite(row[10]), quadrature || ode) << i;            // kl_flags
+    if (quadrature) {
+      EXPECT_GT(row[7], 0.0) << i;
+      EXPECT_NEAR(row[9], 1.0, 1e-2) << i;  // mass (loose ODE here: the flag may be set)
+      EXPECT_GE(row[14], 129.0) << i;       // at least the initial grid
+    }
+    if (quadrature && ode) EXPECT_NEAR(row[5], row[7], 4.0 * row[6] + 0.01) << i;
+  }
 
   EXPECT_EQ(shape_of(out / "train.npy"), (std::vector<std::size_t>{200, 1}));
   EXPECT_EQ(shape_of(out / "eigenvalues.npy"), (std::vector<std::size_t>{64}));
@@ -139,13 +166,44 @@ TEST_F(Cli, RunWritesTheResultsContract) {
   EXPECT_TRUE(config["environment"]["openblas"].contains("config"));
   EXPECT_GT(config["timings"]["total"].get<double>(), 0.0);
   EXPECT_EQ(config["summary"]["tau_last"].get<double>(), rows.back()[0]);
+  EXPECT_EQ(config["config"]["kl"]["test_points"], 200);
+  EXPECT_EQ(config["summary"]["kl"]["source"], "quadrature");
+  EXPECT_EQ(config["summary"]["kl"]["kl_last"].get<double>(), rows.back()[7]);
+  const std::size_t best = config["summary"]["kl"]["best_index"].get<std::size_t>();
+  EXPECT_EQ(config["summary"]["kl"]["kl_best"].get<double>(), rows[best][7]);
+  EXPECT_GT(config["summary"]["kl"]["floor"].get<double>(), 0.0);
+  for (const char* phase : {"kl_setup", "kl_quadrature", "kl_ode"}) EXPECT_TRUE(config["timings"].contains(phase)) << phase;
+
+  // Density snapshots at the 6 saved taus: x ascending, p_0 and p_theta, as .npy and .csv.
+  std::istringstream snapshots(read(out / "densities" / "snapshots.csv"));
+  std::getline(snapshots, line);
+  EXPECT_EQ(line, "snapshot,row,tau,kl_quad,kl_ode,kl_mass");
+  for (std::size_t k = 0; k < 6; ++k) {
+    const NpyArray density = read_npy(out / "densities" / ("snapshot_" + std::to_string(k) + ".npy"));
+    ASSERT_EQ(density.shape.size(), 2u);
+    EXPECT_EQ(density.shape[1], 3u);
+    EXPECT_GT(density.shape[0], 100u);
+    for (std::size_t j = 1; j < density.shape[0]; ++j) EXPECT_LT(density.values[3 * (j - 1)], density.values[3 * j]);
+    const std::string text = read(out / "densities" / ("snapshot_" + std::to_string(k) + ".csv"));
+    EXPECT_EQ(text.rfind("x,p0,p_theta\n", 0), 0u);
+    EXPECT_EQ(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')), density.shape[0] + 1);
+    ASSERT_TRUE(std::getline(snapshots, line));
+    EXPECT_EQ(line.rfind(std::to_string(k) + ",", 0), 0u) << line;
+  }
 
   // Only the contract's files: no temporaries left behind.
   std::vector<std::string> names;
   for (const auto& [name, bytes] : snapshot(out)) names.push_back(name);
-  EXPECT_EQ(names, (std::vector<std::string>{"config.json", "curves.csv", "eigenvalues.npy", "model/A.npy",
-                                             "model/U.npy", "model/W.npy", "model/b.npy", "model/frequencies.npy",
-                                             "model/model.json", "model/tau.npy", "train.npy"}));
+  std::vector<std::string> expected = {"config.json", "curves.csv"};
+  for (std::size_t k = 0; k < 6; ++k) {
+    expected.push_back("densities/snapshot_" + std::to_string(k) + ".csv");
+    expected.push_back("densities/snapshot_" + std::to_string(k) + ".npy");
+  }
+  expected.push_back("densities/snapshots.csv");
+  for (const char* name : {"eigenvalues.npy", "model/A.npy", "model/U.npy", "model/W.npy", "model/b.npy",
+                           "model/frequencies.npy", "model/model.json", "model/tau.npy", "train.npy"})
+    expected.push_back(name);
+  EXPECT_EQ(names, expected);
 
   // A results folder's config.json reproduces the run.
   const fs::path again = dir_ / "again";
@@ -153,6 +211,11 @@ TEST_F(Cli, RunWritesTheResultsContract) {
                 .exit_code,
             0);
   EXPECT_EQ(read(again / "curves.csv"), read(out / "curves.csv"));
+
+  // A rerun with fewer saved taus and no quadrature leaves no stale snapshot behind.
+  ASSERT_EQ(gengap("run --out '" + out.string() + "'" + kSmall + " --set tau.saved=3 --set kl.quadrature=false").exit_code, 0);
+  EXPECT_FALSE(fs::exists(out / "densities" / "snapshot_0.npy"));
+  EXPECT_FALSE(fs::exists(out / "densities" / "snapshots.csv"));
 }
 
 TEST_F(Cli, SameSeedSameBytesWhateverTheThreadCount) {
@@ -175,12 +238,13 @@ TEST_F(Cli, NeverRunsSilentlyOnSlowBlasKernels) {
   const std::string recommended = gengap::blas_info().recommended_core;
   if (recommended.empty()) GTEST_SKIP() << "this CPU has no OpenBLAS core faster than the detected one";
   const fs::path fast = dir_ / "fast", slow = dir_ / "slow";
-  ASSERT_EQ(gengap("run --quiet --out '" + fast.string() + "'" + kSmall, "OPENBLAS_CORETYPE=Prescott").exit_code, 0);
+  const std::string small = kSmall + " --set kl.enabled=false";  // the kernels matter here, not the KL
+  ASSERT_EQ(gengap("run --quiet --out '" + fast.string() + "'" + small, "OPENBLAS_CORETYPE=Prescott").exit_code, 0);
   const auto openblas = nlohmann::json::parse(read(fast / "config.json"))["environment"]["openblas"];
   EXPECT_EQ(openblas["core"].get<std::string>(), recommended);
   EXPECT_FALSE(openblas["slow_kernels"].get<bool>());
 
-  const Outcome kept = gengap("run --quiet --out '" + slow.string() + "'" + kSmall,
+  const Outcome kept = gengap("run --quiet --out '" + slow.string() + "'" + small,
                               "OPENBLAS_CORETYPE=Prescott GENGAP_ALLOW_SLOW_BLAS=1");
   ASSERT_EQ(kept.exit_code, 0);
   EXPECT_NE(kept.err.find("OpenBLAS runs Prescott kernels"), std::string::npos) << kept.err;
@@ -202,6 +266,9 @@ TEST_F(Cli, BadInputFailsWithOneLineNamingTheField) {
       {"--set model.foo=1", "model.foo"},
       {"--set n=-3", "n"},
       {"--set tau.saved=1", "tau.saved"},
+      {"--set kl.rtol=0", "kl.rtol"},
+      {"--set kl.quadrature_nodes=8", "kl.quadrature_nodes"},
+      {"--set kl.bogus=1", "kl.bogus"},
       {"--set novalue", "set"},
       {"--config '" + (dir_ / "missing.json").string() + "'", "config"},
       {"--threads 0", "--threads"},

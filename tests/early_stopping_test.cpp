@@ -1,10 +1,14 @@
-// Study S1's training dynamics (generalization/early_stopping.hpp): the
-// curves obey the invariants of exact gradient flow from A_0 = 0, agree with a
-// point-by-point evaluation of the losses at the saved weights, do not depend
-// on the thread count; the config's JSON form is strict and round-trips.
+// Study S1 (generalization/early_stopping.hpp): the curves obey the
+// invariants of exact gradient flow from A_0 = 0, agree with a point-by-point
+// evaluation of the losses at the saved weights, do not depend on the thread
+// count; the KL by the likelihood ODE over test points and by quadrature agree
+// within their errors at every tau where both are computed, the summary points
+// at the curves' minimum, the density snapshots integrate to the mass; the
+// config's JSON form is strict and round-trips.
 #include <gtest/gtest.h>
 #include <oneapi/tbb/global_control.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -27,6 +31,10 @@ EarlyStoppingConfig small_config() {
   c.tau.points = 25;
   c.tau.saved = 5;
   c.seed = 3;
+  // KL at 7 taus (every 4th and the saved ones), by quadrature and ODE.
+  c.kl.test_points = 500;
+  c.kl.tau_stride = 4;
+  c.kl.ode_tau_stride = 4;
   return c;
 }
 
@@ -52,12 +60,20 @@ TEST(EarlyStoppingConfig, JsonRoundTrip) {
   c.train_loss.method = TrainLossMethod::quadrature;
   c.population_loss.method = PopulationLossMethod::monte_carlo;
   c.tau.eigen_floor = 1e-8;
+  c.kl.enabled = false;
+  c.kl.t_min = 0.01;
+  c.kl.method = "tsit5";
+  c.kl.quadrature = false;
+  c.kl.quadrature_tolerance = 3e-4;
   c.target.mu = 0.1 + 0.2;  // not exactly representable: must still round-trip bit for bit
   const nlohmann::ordered_json j = to_json(c);
   const EarlyStoppingConfig back = early_stopping_config_from_json(nlohmann::json::parse(j.dump()));
   EXPECT_EQ(to_json(back), j);
   EXPECT_EQ(back.target.mu, c.target.mu);
   EXPECT_EQ(back.schedule.sigma_max, 25.0);
+  EXPECT_EQ(back.kl.t_min, 0.01);
+  EXPECT_TRUE(to_json(defaults)["kl"]["t_min"].is_null());  // unset: the schedule's t_min
+  EXPECT_FALSE(early_stopping_config_from_json({{"kl", {{"t_min", nullptr}}}}).kl.t_min.has_value());
 }
 
 TEST(EarlyStoppingConfig, DefaultsAreStudyS1) {
@@ -76,6 +92,14 @@ TEST(EarlyStoppingConfig, DefaultsAreStudyS1) {
   EXPECT_EQ(c.tau.points, 60u);
   EXPECT_EQ(c.tau.eigen_floor, 1e-10);
   EXPECT_EQ(c.seed, 0u);
+  EXPECT_TRUE(c.kl.enabled);
+  EXPECT_EQ(c.kl.test_points, 2000u);  // STUDIES.md S1: >= 2000 test points
+  EXPECT_TRUE(c.kl.quadrature);
+  EXPECT_EQ(c.kl.tau_stride, 1u);
+  EXPECT_FALSE(c.kl.t_min.has_value());
+  EXPECT_EQ(c.kl_quadrature_indices().size(), 60u);
+  // Monte Carlo at every 3rd tau plus the saved 35, 47 and the last.
+  EXPECT_EQ(c.kl_ode_indices().size(), 23u);
   EXPECT_NO_THROW(c.validate());
 }
 
@@ -109,6 +133,26 @@ TEST(EarlyStoppingConfig, ErrorsNameTheKey) {
   expect_error({{"tau", {{"points", 4}, {"saved", 5}}}}, "tau.saved:");
   expect_error({{"tau", {{"eigen_floor", 1.5}}}}, "tau.eigen_floor:");
   expect_error({{"train_loss", {{"draws_per_sample", 0}}}}, "train_loss.draws_per_sample:");
+  expect_error({{"kl", {{"bogus", 1}}}}, "kl.bogus: unknown key");
+  expect_error({{"kl", {{"enabled", "yes"}}}}, "kl.enabled: expected true or false");
+  expect_error({{"kl", {{"test_points", 1}}}}, "kl.test_points:");
+  expect_error(nlohmann::json::parse(R"({"kl": {"test_points": 0, "quadrature": false}})"), "kl.test_points:");
+  expect_error({{"kl", {{"tau_stride", 0}}}}, "kl.tau_stride:");
+  expect_error({{"kl", {{"ode_tau_stride", 0}}}}, "kl.ode_tau_stride:");
+  expect_error({{"kl", {{"method", "foo"}}}}, "kl.method:");
+  expect_error({{"kl", {{"method", "rk4"}}}}, "kl.method: must be an adaptive pair");
+  expect_error({{"kl", {{"rtol", 0.0}}}}, "kl.rtol:");
+  expect_error({{"kl", {{"atol", -1.0}}}}, "kl.atol:");
+  expect_error({{"kl", {{"quadrature_rtol", 0.0}}}}, "kl.quadrature_rtol:");
+  expect_error({{"kl", {{"quadrature_atol", 0.0}}}}, "kl.quadrature_atol:");
+  expect_error({{"kl", {{"t_min", 10.0}}}}, "kl.t_min:");
+  expect_error({{"kl", {{"t_min", "x"}}}}, "kl.t_min: expected a number");
+  expect_error({{"kl", {{"max_steps", 0}}}}, "kl.max_steps:");
+  expect_error({{"kl", {{"quadrature_nodes", 8}}}}, "kl.quadrature_nodes:");
+  expect_error({{"kl", {{"quadrature_max_nodes", 9}}}}, "kl.quadrature_max_nodes:");
+  expect_error({{"kl", {{"quadrature_tolerance", 0.0}}}}, "kl.quadrature_tolerance:");
+  // Disabled, the KL group is not checked (nothing of it runs).
+  EXPECT_NO_THROW(early_stopping_config_from_json({{"kl", {{"enabled", false}, {"rtol", 0.0}}}}).validate());
   EXPECT_EQ(early_stopping_config_from_json({{"n", 1e3}}).n, 1000u);  // an integer written as a float
 }
 
@@ -202,14 +246,135 @@ TEST_F(EarlyStoppingRun, SummaryPointsAtTheCurves) {
   EXPECT_GT(r().timings.total(), 0.0);
 }
 
+TEST_F(EarlyStoppingRun, KlRowsWhereConfiguredWithTheirDiagnostics) {
+  const EarlyStoppingConfig c = small_config();
+  ASSERT_EQ(r().kl.size(), r().tau.size());
+  const std::vector<std::size_t> expected = {0, 4, 6, 8, 12, 16, 18, 20, 24};  // every 4th and the saved 0,6,12,18,24
+  EXPECT_EQ(c.kl_quadrature_indices(), expected);
+  for (std::size_t i = 0; i < r().kl.size(); ++i) {
+    const KlRow& row = r().kl[i];
+    const bool wanted = std::find(expected.begin(), expected.end(), i) != expected.end();
+    EXPECT_EQ(row.evaluated, wanted) << i;
+    if (!wanted) {
+      EXPECT_TRUE(std::isnan(row.quad) && std::isnan(row.ode)) << i;
+      continue;
+    }
+    EXPECT_TRUE(std::isfinite(row.quad) && std::isfinite(row.ode) && std::isfinite(row.ode_se)) << i;
+    EXPECT_GT(row.quad, 0.0) << i;  // KL >= 0, and the model is far from exact
+    EXPECT_EQ(row.ode_failed, 0u) << i;
+    EXPECT_GT(row.ode_evaluations, 10.0) << i;
+    EXPECT_GT(row.quad_nodes, c.kl.quadrature_nodes - 1) << i;
+    // Flags say exactly whether the mass is off (the only flag expected here).
+    EXPECT_EQ((row.flags & kl_flags::mass) != 0, std::abs(row.mass - 1.0) > 1e-3) << i;
+  }
+}
+
+TEST_F(EarlyStoppingRun, KlByOdeAndQuadratureAgreeWithinTheirErrors) {
+  // Two estimators of the same number sharing only log p_theta's ODE: the
+  // Monte Carlo mean over 500 test points (SE ~0.05) and the quadrature
+  // (error estimate ~1e-4, plus the ODE's own error, ~|mass - 1|). 4 SE keeps
+  // the false-alarm rate ~6e-5 per tau; the test points are shared across
+  // taus, so the differences are correlated, not independent chances.
+  std::size_t compared = 0;
+  for (std::size_t i = 0; i < r().kl.size(); ++i) {
+    const KlRow& row = r().kl[i];
+    if (!row.evaluated) continue;
+    ++compared;
+    EXPECT_NEAR(row.ode, row.quad, 4.0 * row.ode_se + row.quad_error + std::abs(row.mass - 1.0)) << "tau " << r().tau[i];
+    EXPECT_LT(row.ode_se, 0.1) << "tau " << r().tau[i];
+  }
+  EXPECT_EQ(compared, 9u);
+}
+
+TEST_F(EarlyStoppingRun, KlSummaryPointsAtTheQuadratureMinimum) {
+  const EarlyStoppingSummary& s = r().summary;
+  ASSERT_TRUE(s.kl_available);
+  EXPECT_EQ(s.kl_source, "quadrature");
+  for (const KlRow& row : r().kl)
+    if (row.evaluated) EXPECT_GE(row.quad, s.kl_best);
+  EXPECT_EQ(r().kl[s.kl_best_index].quad, s.kl_best);
+  EXPECT_EQ(s.tau_kl_best, r().tau[s.kl_best_index]);
+  EXPECT_EQ(s.gap_kl_best, r().gap[s.kl_best_index]);
+  EXPECT_EQ(s.kl_last, r().kl.back().quad);
+  EXPECT_EQ(s.kl_evaluated, 9u);
+  EXPECT_EQ(s.kl_interior_minimum, s.kl_best_index != 0 && s.kl_best_index != r().tau.size() - 1);
+  // The first local minimum: below its evaluated neighbours, none before it.
+  std::vector<std::size_t> rows;
+  for (std::size_t i = 0; i < r().kl.size(); ++i)
+    if (r().kl[i].evaluated) rows.push_back(i);
+  std::size_t first = s.kl_best_index;
+  for (std::size_t k = 1; k + 1 < rows.size(); ++k) {
+    const double here = r().kl[rows[k]].quad;
+    if (here < r().kl[rows[k - 1]].quad && here < r().kl[rows[k + 1]].quad) {
+      first = rows[k];
+      break;
+    }
+  }
+  EXPECT_EQ(s.kl_first_minimum_index, first);
+  EXPECT_EQ(s.kl_first_minimum, r().kl[first].quad);
+  // The floor KL(p_0 || p_{t_min}): the S1 target at t_min = 1e-3 moves its
+  // modes by 3 (1 - e^{-t_min}) with unit variance kept (OU), so the floor is
+  // ~ (3e-3)^2 / 2 = 4.5e-6, far below every model KL.
+  EXPECT_NEAR(s.kl_floor, 0.5 * std::pow(3.0 * -std::expm1(-1e-3), 2), 2e-7);
+  EXPECT_LT(s.kl_floor, s.kl_best);
+  EXPECT_EQ(s.kl_t_min, 1e-3);
+  const auto j = s.to_json();
+  EXPECT_EQ(j["kl"]["tau_best"].get<double>(), s.tau_kl_best);
+  EXPECT_EQ(j["kl"]["source"], "quadrature");
+}
+
+TEST_F(EarlyStoppingRun, DensitySnapshotsAtTheSavedTaus) {
+  ASSERT_EQ(r().densities.size(), r().saved_indices.size());
+  for (std::size_t k = 0; k < r().densities.size(); ++k) {
+    const DensitySnapshot& d = r().densities[k];
+    EXPECT_EQ(d.index, r().saved_indices[k]);
+    EXPECT_EQ(d.tau, r().tau[d.index]);
+    ASSERT_GT(d.x.size(), 100u);
+    ASSERT_EQ(d.p0.size(), d.x.size());
+    ASSERT_EQ(d.p_theta.size(), d.x.size());
+    EXPECT_TRUE(std::is_sorted(d.x.begin(), d.x.end()));
+    // Trapezoid over the snapshot: p_0 integrates to 1 on its window, and
+    // p_theta to at most the grid's mass (early in training p_theta is wider
+    // than p_0's window: the quadrature grid extends beyond the snapshot).
+    double p0_mass = 0.0, theta_mass = 0.0;
+    for (std::size_t j = 1; j < d.x.size(); ++j) {
+      p0_mass += 0.5 * (d.x[j] - d.x[j - 1]) * (d.p0[j] + d.p0[j - 1]);
+      theta_mass += 0.5 * (d.x[j] - d.x[j - 1]) * (d.p_theta[j] + d.p_theta[j - 1]);
+    }
+    EXPECT_NEAR(p0_mass, 1.0, 1e-3);
+    EXPECT_LT(theta_mass, r().kl[d.index].mass + 1e-2);
+    EXPECT_GT(theta_mass, 0.05);
+  }
+}
+
 TEST_F(EarlyStoppingRun, SameNumbersWhateverTheThreadCount) {
+  // The KL at fewer taus and test points here (3 reruns): the ODE solves run
+  // in parallel over taus and over points, and must not depend on either.
+  EarlyStoppingConfig c = small_config();
+  c.kl.test_points = 200;
+  c.kl.tau_stride = 12;
+  c.kl.ode_tau_stride = 12;
+  std::vector<KlRow> first;
   for (const std::size_t threads : {1u, 2u, 3u}) {
     const tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
-    const EarlyStoppingResult again = run_early_stopping(small_config());
+    const EarlyStoppingResult again = run_early_stopping(c);
     EXPECT_EQ(again.loss_train, r().loss_train) << threads << " threads";
     EXPECT_EQ(again.loss_pop, r().loss_pop) << threads << " threads";
     EXPECT_EQ(again.norm_growth, r().norm_growth) << threads << " threads";
     EXPECT_EQ(again.saved_weights, r().saved_weights) << threads << " threads";
+    if (first.empty()) first = again.kl;
+    for (std::size_t i = 0; i < first.size(); ++i) {
+      EXPECT_EQ(again.kl[i].evaluated, first[i].evaluated) << i;
+      if (!first[i].evaluated) continue;
+      EXPECT_EQ(again.kl[i].quad, first[i].quad) << threads << " threads, tau " << i;
+      EXPECT_EQ(again.kl[i].ode, first[i].ode) << threads << " threads, tau " << i;
+      EXPECT_EQ(again.kl[i].mass, first[i].mass) << threads << " threads, tau " << i;
+      EXPECT_EQ(again.kl[i].quad_nodes, first[i].quad_nodes) << threads << " threads, tau " << i;
+    }
+  }
+  // ... and the KL rows computed in both runs agree with the full run's.
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    if (first[i].evaluated) EXPECT_EQ(first[i].quad, r().kl[i].quad) << i;
   }
 }
 
@@ -217,6 +382,7 @@ TEST(EarlyStopping, SeedChangesTheData) {
   EarlyStoppingConfig c = small_config();
   c.tau.points = 5;
   c.tau.saved = 3;
+  c.kl.enabled = false;
   const EarlyStoppingResult a = run_early_stopping(c);
   c.seed += 1;
   const EarlyStoppingResult b = run_early_stopping(c);
@@ -228,11 +394,21 @@ TEST(EarlyStopping, ReportsEveryPhaseOnceAndTimesIt) {
   EarlyStoppingConfig c = small_config();
   c.tau.points = 5;
   c.tau.saved = 3;
+  c.kl.test_points = 50;
   std::vector<std::string> started;
   const EarlyStoppingResult r = run_early_stopping(c, [&](std::string_view phase) { started.emplace_back(phase); });
   ASSERT_EQ(started.size(), early_stopping_phase_count);
   ASSERT_EQ(r.timings.phases().size(), early_stopping_phase_count);
   for (std::size_t i = 0; i < started.size(); ++i) EXPECT_EQ(r.timings.phases()[i].first, started[i]);
+  EXPECT_EQ(started.back(), "kl_ode");
+  // Without the KL the phases are still announced (a fixed count for progress), and empty.
+  c.kl.enabled = false;
+  std::vector<std::string> again;
+  const EarlyStoppingResult off = run_early_stopping(c, [&](std::string_view phase) { again.emplace_back(phase); });
+  EXPECT_EQ(again, started);
+  EXPECT_FALSE(off.summary.kl_available);
+  EXPECT_TRUE(off.densities.empty());
+  for (const KlRow& row : off.kl) EXPECT_FALSE(row.evaluated);
 }
 
 TEST(EarlyStopping, RejectsBadConfigBeforeComputing) {
@@ -254,6 +430,7 @@ namespace {
 TEST(EarlyStopping, SingleTimescaleGetsADecadeEitherSide) {
   EarlyStoppingConfig c = small_config();
   c.model.m = 1;
+  c.kl.enabled = false;
   const EarlyStoppingResult r = run_early_stopping(c);
   const double timescale = 1.0 / (r.eigenvalues.back() / 1.0);  // m^2 / lambda with m = 1
   ASSERT_EQ(r.tau.size(), c.tau.points);

@@ -392,5 +392,116 @@ TEST(GaussianMixture, RejectsBadArgumentsNamingTheField) {
   expect_field(message_of([&] { g.covariance(2); }), "k");
 }
 
+// ------------------------------------------------------------------ diffused_evaluate (eigenbasis path)
+
+// Per-row (mu, sigma) evaluation against the diffused mixture built explicitly
+// (Cholesky path: shares only the means and weights with the eigenbasis code),
+// and the divergence against central differences of that score.
+TEST(GaussianMixture, DiffusedEvaluateMatchesBuiltMixturePerRow) {
+  const GaussianMixture full({0.5, 0.3, 0.2}, mat(3, 3, {0, 1, 2, -1, 0, 1, 2, 2, -2}),
+                             {cov3(), mat(3, 3, {1.0, 0, 0, 0, 0.5, 0.1, 0, 0.1, 0.7}),
+                              mat(3, 3, {0.4, 0.1, 0.0, 0.1, 0.9, -0.2, 0.0, -0.2, 1.5})});
+  for (const GaussianMixture& g : {correlated_2d(), GaussianMixture::two_modes(3.0), full}) {
+    const std::size_t d = g.dim(), n = 9;
+    Matrix X(n, d);
+    CounterRng(3, streams::test_data).fill_normal(X.flat());
+    for (double& v : X.flat()) v *= 2.5;
+    // Times from t = 0 (mu = 1, sigma = 0: the mixture itself) to pure noise.
+    const std::vector<double> mu{1.0, 0.999, 0.9, 0.6, 0.3, 0.05, 1e-3, 0.0, 0.5};
+    const std::vector<double> sigma{0.0, 0.045, 0.44, 0.8, 0.95, 0.999, 1.0, 1.0, 3.0};
+    std::vector<double> lp(n), div(n);
+    Matrix sc(n, d);
+    g.diffused_evaluate(mu, sigma, X, lp, sc.flat(), div);
+    for (std::size_t i = 0; i < n; ++i) {
+      const GaussianMixture gi = g.diffused(mu[i], sigma[i]);
+      const Matrix xi(1, d, std::vector<double>(X.row(i).begin(), X.row(i).end()));
+      EXPECT_NEAR(lp[i], gi.log_density(xi)[0], 1e-12 * (1.0 + std::abs(lp[i]))) << "row " << i;
+      const Matrix si = gi.score(xi);
+      for (std::size_t j = 0; j < d; ++j) EXPECT_NEAR(sc(i, j), si(0, j), 1e-11 * (1.0 + std::abs(si(0, j))));
+      // div = sum_j ds_j/dx_j by central differences of the built mixture's
+      // score: truncation h^2 |s'''| / 6 ~ 1e-8 at h = 1e-4 (derivatives up to
+      // ~1e3 for the narrowest components), rounding eps |s| / h ~ 1e-11.
+      double fd = 0.0;
+      const double h = 1e-4;
+      for (std::size_t j = 0; j < d; ++j) {
+        Matrix plus = xi, minus = xi;
+        plus(0, j) += h;
+        minus(0, j) -= h;
+        fd += (gi.score(plus)(0, j) - gi.score(minus)(0, j)) / (2 * h);
+      }
+      EXPECT_NEAR(div[i], fd, 1e-6 * (1.0 + std::abs(fd))) << "row " << i;
+    }
+    // Outputs are optional and do not change each other.
+    std::vector<double> div_only(n);
+    g.diffused_evaluate(mu, sigma, X, {}, {}, div_only);
+    for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(div[i], div_only[i]) << "row " << i;
+  }
+}
+
+TEST(GaussianMixture, ScoreDivergenceOfGaussianIsMinusTraceOfPrecision) {
+  // One component: div grad log N(m, S) = -tr S^{-1} everywhere; cov3's
+  // inverse trace by cofactors, tr adj(S) / det S.
+  const GaussianMixture g({1.0}, mat(1, 3, {0.5, -1.0, 2.0}), {cov3()});
+  const Matrix S = cov3();
+  const double a = S(0, 0), b = S(0, 1), c = S(0, 2), d = S(1, 1), e = S(1, 2), f = S(2, 2);
+  const double det = a * (d * f - e * e) - b * (b * f - e * c) + c * (b * e - d * c);
+  const double trace_inverse = ((d * f - e * e) + (a * f - c * c) + (a * d - b * b)) / det;
+  Matrix X(5, 3);
+  CounterRng(4, streams::test_data).fill_normal(X.flat());
+  std::vector<double> div(5);
+  g.score_divergence(X, div);
+  for (double v : div) EXPECT_NEAR(v, -trace_inverse, 1e-12);
+}
+
+TEST(GaussianMixture, DivergenceStaysFiniteFarAway) {
+  // Responsibilities by log-sum-exp: at x = +-1e3 the far component's weight
+  // underflows relative to the other, never 0/0; the divergence is then
+  // -tr C^{-1} of the near component (1 / var).
+  const GaussianMixture g = GaussianMixture::two_modes(3.0, 2.0);
+  const Matrix X(3, 1, std::vector<double>{1e3, -1e3, 0.0});
+  std::vector<double> div(3);
+  g.score_divergence(X, div);
+  EXPECT_NEAR(div[0], -0.5, 1e-12);
+  EXPECT_NEAR(div[1], -0.5, 1e-12);
+  // At 0: -1/v + Var_r(u) with u = -+3/2 equally weighted = -0.5 + 2.25.
+  EXPECT_NEAR(div[2], -0.5 + 2.25, 1e-12);
+}
+
+TEST(GaussianMixture, DiffusedEvaluateIsBitwiseIdenticalForAnyThreadCount) {
+  const GaussianMixture g = correlated_2d();
+  const std::size_t n = 5000;
+  Matrix X(n, 2);
+  CounterRng(6, streams::test_data).fill_normal(X.flat());
+  std::vector<double> mu(n), sigma(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    mu[i] = std::exp(-0.001 * static_cast<double>(i));
+    sigma[i] = std::sqrt(1.0 - mu[i] * mu[i]);
+  }
+  std::vector<double> d1(n), d2(n);
+  Matrix s1(n, 2), s2(n, 2);
+  tbb::task_arena one(1), two(2);
+  one.execute([&] { g.diffused_evaluate(mu, sigma, X, {}, s1.flat(), d1); });
+  two.execute([&] { g.diffused_evaluate(mu, sigma, X, {}, s2.flat(), d2); });
+  EXPECT_EQ(std::memcmp(d1.data(), d2.data(), n * sizeof(double)), 0);
+  EXPECT_TRUE(s1 == s2);
+}
+
+TEST(GaussianMixture, DiffusedEvaluateRejectsBadArguments) {
+  const GaussianMixture g = correlated_2d();
+  const Matrix X(2, 2, 0.0);
+  const std::vector<double> ok{0.5, 0.5}, one{0.5}, negative{-1.0, 0.5}, zero{0.0, 0.5};
+  std::vector<double> out(2), short_out(1), long_out(3);
+  expect_field(message_of([&] { g.diffused_evaluate(one, ok, X, out, {}, {}); }), "mu_t");
+  expect_field(message_of([&] { g.diffused_evaluate(ok, one, X, out, {}, {}); }), "sigma_t");
+  expect_field(message_of([&] { g.diffused_evaluate(negative, ok, X, out, {}, {}); }), "mu_t");
+  expect_field(message_of([&] { g.diffused_evaluate(ok, negative, X, out, {}, {}); }), "sigma_t");
+  expect_field(message_of([&] { g.diffused_evaluate(zero, zero, X, out, {}, {}); }), "sigma_t");
+  expect_field(message_of([&] { g.diffused_evaluate(ok, ok, Matrix(2, 3, 0.0), out, {}, {}); }), "X");
+  expect_field(message_of([&] { g.diffused_evaluate(ok, ok, X, short_out, {}, {}); }), "log_density");
+  expect_field(message_of([&] { g.diffused_evaluate(ok, ok, X, {}, out, {}); }), "score");
+  expect_field(message_of([&] { g.diffused_evaluate(ok, ok, X, {}, {}, long_out); }), "divergence");
+  expect_field(message_of([&] { g.score_divergence(X, long_out); }), "divergence");
+}
+
 }  // namespace
 }  // namespace gengap

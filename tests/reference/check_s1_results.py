@@ -31,6 +31,25 @@ errors (~1e-3 relative at these sizes; swapping sin and cos in e(t), or a 1%
 error in lambda(t), gives |z| of 5 to 10). Four runs cover every activation,
 both embeddings, both output scales, all schedules and two weightings. The draws here use a fixed NumPy seed, so
 the check is reproducible.
+
+KL columns (MATH.md §9, §10): their structure (a KL exactly at the taus the
+config asks for, nan elsewhere; kl_flags bit 1 exactly when |kl_mass - 1| >
+1e-3; the summary's tau* the argmin of kl_quad), and one value re-derived
+independently at the saved tau with the smallest KL: the augmented
+probability-flow ODE
+
+    dx/dt = f(t) x - g(t)^2/2 s_A(x, t),   dl/dt = d f(t) - g(t)^2/2 div_x s_A,
+    log p_theta(x) = log pi(x(T)) + l(T)
+
+integrated with SciPy's solve_ivp (RK45, rtol = atol = 1e-7, every node of
+a uniform grid at once), the divergence written out from act', then
+KL = int p_0 (log p_0 - log p_theta) and int p_theta by Simpson's rule on 801
+nodes. Tolerances: the program's log p_theta (rtol 1e-5) errs by up to ~1e-2
+late in training, so its density snapshot must match these log p_theta within
+0.05 (relative beyond |log p| = 1) at 40 of its nodes; the quadrature KL must
+match within 0.01 + |mass - 1| (the ODE's error shows in the mass), relative
+beyond KL = 1, far below the change a wrong divergence or prior would make
+(O(0.1) or more).
 """
 import argparse
 import json
@@ -48,6 +67,10 @@ SMALL = [
     # nK = 2e6 draws: the program's own Monte Carlo error is ~2e-4.
     "--set", "train_loss.draws_per_sample=100000",
     "--set", "tau.points=30",
+    # KL by quadrature at every 3rd tau, by the ODE over 500 test points at every 5th (+ saved, last).
+    "--set", "kl.test_points=500",
+    "--set", "kl.tau_stride=3",
+    "--set", "kl.ode_tau_stride=5",
 ]
 # The defaults (relu, fourier, ou, c = 1, lambda = sigma^2), then every other
 # branch of model.json that the reconstruction reads.
@@ -120,11 +143,23 @@ class Schedule:
         return self.sigma_max ** (2.0 * t)
 
 
+def _sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # no overflow for large |z|
+
+
 ACTIVATIONS = {
     "relu": lambda z: np.maximum(z, 0.0),
-    "silu": lambda z: z / (1.0 + np.exp(-z)),
+    "silu": lambda z: z * _sigmoid(z),
     "softplus": lambda z: np.logaddexp(0.0, z),
     "tanh": np.tanh,
+}
+
+
+DERIVATIVES = {
+    "relu": lambda z: (z > 0.0).astype(float),
+    "silu": lambda z: _sigmoid(z) * (1.0 + z * (1.0 - _sigmoid(z))),
+    "softplus": _sigmoid,
+    "tanh": lambda z: 1.0 - np.tanh(z) ** 2,
 }
 
 
@@ -147,6 +182,7 @@ class Model:
             self.horizon = embedding["horizon"]
         self.embedding_kind = embedding["kind"]
         self.act = ACTIVATIONS[self.spec["activation"]]
+        self.act_prime = DERIVATIVES[self.spec["activation"]]
         self.schedule = Schedule(self.spec["schedule"])
         self.t_min, self.T = self.spec["t_min"], self.spec["T"]
 
@@ -166,6 +202,44 @@ class Model:
         if w == "likelihood":
             return self.schedule.g2(t)
         return np.ones_like(t)
+
+    def drift_f(self, t):
+        if self.schedule.kind == "ou":
+            return -1.0
+        if self.schedule.kind == "vp":
+            return -0.5 * (self.schedule.beta_min + t * (self.schedule.beta_max - self.schedule.beta_min))
+        return 0.0
+
+    def prior_variance(self):
+        if self.schedule.kind == "ve":
+            return float(self.schedule.mean_and_variance(np.array([self.T]))[1][0])
+        return 1.0
+
+    def log_likelihood(self, x, k, t_min):
+        """log p_theta(x) at t_min of saved A[k] (d = 1): the augmented probability-flow ODE by SciPy."""
+        from scipy.integrate import solve_ivp
+        A = self.A[k]
+        kappa = A[0] * self.W[:, 0]                      # a_i . w_i (d = 1)
+        n = len(x)
+
+        def rhs(t, y):
+            xs, tt = y[:n], np.full(n, t)
+            sigma = np.sqrt(self.schedule.mean_and_variance(tt)[1])
+            z = np.outer(xs, self.W[:, 0]) + self.embed(tt) @ self.U.T + self.b
+            c = self.c(tt, sigma) / self.m
+            score = c * (self.act(z) @ A[0])
+            divergence = c * (self.act_prime(z) @ kappa)
+            g2 = self.schedule.g2(np.array([t]))[0]
+            f = self.drift_f(t)
+            return np.concatenate([f * xs - 0.5 * g2 * score, f - 0.5 * g2 * divergence])
+
+        solution = solve_ivp(rhs, (t_min, self.T), np.concatenate([x, np.zeros(n)]), method="RK45",
+                             rtol=1e-7, atol=1e-7)
+        if not solution.success:
+            fail(f"solve_ivp failed: {solution.message}")
+        end = solution.y[:, -1]
+        v = self.prior_variance()
+        return -0.5 * end[:n] ** 2 / v - 0.5 * math.log(2.0 * math.pi * v) + end[n:]
 
     def point_losses(self, x0, t, eps):
         """lambda(t)/2 |s_A(x_t, t) + eps/sigma_t|^2 for every saved A: (k, N)."""
@@ -193,6 +267,88 @@ def monte_carlo(model, draw_x0, rng):
     mean = total / DRAWS
     sd = np.sqrt(np.maximum(total_sq / DRAWS - mean ** 2, 0.0))
     return mean, sd / math.sqrt(DRAWS), sd
+
+
+def mixture_log_p0(x, mu, variance):
+    a = -0.5 * (x - mu) ** 2 / variance
+    b = -0.5 * (x + mu) ** 2 / variance
+    return np.logaddexp(a, b) + math.log(0.5) - 0.5 * math.log(2.0 * math.pi * variance)
+
+
+def strided_with_saved(points, stride, saved_rows):
+    rows = set(range(0, points, stride)) | set(saved_rows) | {points - 1}
+    return sorted(rows)
+
+
+def check_kl(out, config, curves, model, rows):
+    """Structure of the KL columns, and the KL at the last saved tau re-derived with SciPy."""
+    kl = config["kl"]
+    with open(os.path.join(out, "config.json")) as f:
+        summary = json.load(f)["summary"]
+    for column in ("kl_ode", "kl_ode_se", "kl_quad", "kl_quad_error", "kl_mass", "kl_flags",
+                   "kl_ode_evaluations", "kl_quad_evaluations", "kl_ode_failed", "kl_quad_nodes"):
+        if column not in curves:
+            fail(f"curves.csv lacks column {column!r}")
+    points = len(curves["tau"])
+    quad_rows = strided_with_saved(points, kl["tau_stride"], rows) if kl["quadrature"] else []
+    ode_rows = strided_with_saved(points, kl["ode_tau_stride"], rows) if kl["test_points"] > 0 else []
+    for i in range(points):
+        if np.isfinite(curves["kl_quad"][i]) != (i in quad_rows):
+            fail(f"kl_quad at row {i}: present={np.isfinite(curves['kl_quad'][i])}, expected {i in quad_rows}")
+        if np.isfinite(curves["kl_ode"][i]) != (i in ode_rows):
+            fail(f"kl_ode at row {i}: present={np.isfinite(curves['kl_ode'][i])}, expected {i in ode_rows}")
+        if i in quad_rows or i in ode_rows:
+            flags = int(curves["kl_flags"][i])
+            if flags != curves["kl_flags"][i] or not 0 <= flags < 32:
+                fail(f"kl_flags at row {i} is {curves['kl_flags'][i]}")
+            if i in quad_rows and bool(flags & 1) != (abs(curves["kl_mass"][i] - 1.0) > 1e-3):
+                fail(f"row {i}: mass {curves['kl_mass'][i]} but flags {flags}")
+            if i in ode_rows and (curves["kl_ode_se"][i] <= 0 or curves["kl_ode_evaluations"][i] < 1):
+                fail(f"row {i}: kl_ode_se or kl_ode_evaluations not positive")
+    quad = np.where(np.isfinite(curves["kl_quad"]), curves["kl_quad"], np.inf)
+    best = int(np.argmin(quad))
+    if summary["kl"]["best_index"] != best or summary["kl"]["kl_best"] != curves["kl_quad"][best]:
+        fail(f"summary.kl points at row {summary['kl']['best_index']}, argmin of kl_quad is {best}")
+
+    # One KL re-derived: at the saved tau with the smallest quadrature KL (late
+    # in training a memorising model's p_theta can underflow almost everywhere).
+    k = int(np.argmin([curves["kl_quad"][r] for r in rows]))
+    row = rows[k]
+    mu, variance = config["target"]["mu"], config["target"]["variance"]
+    t_min = kl["t_min"] if kl["t_min"] is not None else model.t_min
+    sd = math.sqrt(variance)
+    train = np.load(os.path.join(out, "train.npy"))[:, 0]
+    lo = min(-mu - 10 * sd, train.min() - sd)
+    hi = max(mu + 10 * sd, train.max() + sd)
+    x = np.linspace(lo, hi, 801)
+    log_p_theta = model.log_likelihood(x, k, t_min)
+    log_p0 = mixture_log_p0(x, mu, variance)
+    h = x[1] - x[0]
+    simpson = np.ones(801)
+    simpson[1:-1:2], simpson[2:-1:2] = 4.0, 2.0
+    simpson *= h / 3.0
+    kl_numpy = float(np.sum(simpson * np.exp(log_p0) * (log_p0 - log_p_theta)))
+    mass_numpy = float(np.sum(simpson * np.exp(log_p_theta)))
+    mass = curves["kl_mass"][row]
+    # Relative beyond KL = 1: a memorising model (n = 20, c = 1/sigma) can reach KL ~ 1e78.
+    tolerance = (0.01 + abs(mass - 1.0)) * max(1.0, abs(kl_numpy))
+    print(f"  KL at tau={model.tau[k]:.5g}: program {curves['kl_quad'][row]:.5f} (mass {mass:.5f}), "
+          f"SciPy {kl_numpy:.5f} (mass on [{lo:.3g}, {hi:.3g}] {mass_numpy:.5f}); Monte Carlo "
+          f"{curves['kl_ode'][row]:.5f} +- {curves['kl_ode_se'][row]:.5f}")
+    ok = abs(curves["kl_quad"][row] - kl_numpy) <= tolerance
+
+    snapshot = np.load(os.path.join(out, "densities", f"snapshot_{k}.npy"))
+    if snapshot.ndim != 2 or snapshot.shape[1] != 3 or np.any(np.diff(snapshot[:, 0]) <= 0):
+        fail(f"densities/snapshot_{k}.npy: expected ascending x in an N x 3 array, got shape {snapshot.shape}")
+    if not np.allclose(snapshot[:, 1], np.exp(mixture_log_p0(snapshot[:, 0], mu, variance)), rtol=1e-12, atol=1e-300):
+        fail(f"densities/snapshot_{k}.npy: p0 column is not the target density")
+    pick = snapshot[np.linspace(0, len(snapshot) - 1, 40).astype(int)]
+    pick = pick[pick[:, 2] > 1e-300]  # where p_theta does not underflow
+    reference = model.log_likelihood(pick[:, 0], k, t_min)
+    worst = float(np.max(np.abs(np.log(pick[:, 2]) - reference) / np.maximum(1.0, np.abs(reference))))
+    print(f"  density snapshot {k}: max |log p_theta - SciPy| / max(1, |log p_theta|) over {len(pick)} nodes "
+          f"= {worst:.2e}")
+    return ok and len(pick) >= 10 and worst <= 0.05
 
 
 def check(cli, out, settings):
@@ -241,7 +397,10 @@ def check(cli, out, settings):
         print(f"{model.tau[k]:12.5g} {curves['loss_train'][row]:12.6f} {train_mean[k]:12.6f} {z_train:6.2f}   "
               f"{curves['loss_pop'][row]:12.6f} {pop_mean[k]:12.6f} {z_pop:6.2f}")
         ok &= abs(z_train) <= 4.0 and abs(z_pop) <= 4.0
-    return ok
+    kl_ok = check_kl(out, config, curves, model, rows)
+    if not kl_ok:
+        print("check_s1_results: the KL differs from the SciPy re-derivation")
+    return ok and kl_ok
 
 
 def main():
@@ -255,7 +414,7 @@ def main():
               if not check(args.cli, os.path.join(args.work_dir, name), settings)]
     if failed:
         fail(f"{', '.join(failed)}: a loss in curves.csv differs from the NumPy estimate by more than "
-             "4 standard errors")
+             "4 standard errors, or a KL from the SciPy re-derivation")
     print("check_s1_results: OK")
 
 

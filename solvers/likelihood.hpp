@@ -1,0 +1,121 @@
+#pragma once
+// Log-likelihood by the instantaneous change of variables (MATH.md §9).
+// For each data point x_i, integrate from t_min to T the augmented
+// probability-flow ODE (the term: solvers/probability_flow.hpp)
+//   dx/dt   = v(x, t) = f(t) x - 1/2 g(t)^2 s(x, t)
+//   dell/dt = div_x v = d f(t) - 1/2 g(t)^2 div_x s(x, t),     ell(t_min) = 0
+// with the ODE driver (solvers/integrate.hpp), then
+//   log p_{t_min}(x_i) = log pi(x_i(T)) + ell_i(T),   bits/dim = -log p / (d ln 2).
+//
+// The divergence is either exact (a ScoreDivergenceField: the random-feature
+// model's closed form, the Gaussian mixture's analytic one) or Hutchinson's
+// estimator for any ScoreField: k probes eps_{i,1..k} per point, fixed along
+// the trajectory (FFJORD), each with its own accumulator
+//   dell_{i,p}/dt = d f(t) - 1/2 g(t)^2 eps_p^T (ds/dx) eps_p,
+// the directional derivative (ds/dx) eps by a central difference
+//   [s(x + h eps) - s(x - h eps)] / (2 h).
+// The estimate is the mean over probes and its standard error the sample
+// standard deviation over probes / sqrt(k) (k >= 2; 0 reported for k = 1).
+// The error controller sees x and every accumulator: the state is
+// [x, ell_1..ell_k, i] (solvers/probability_flow.hpp carries the point index
+// i so probes never depend on chunking or threads), and rtol/atol are scaled
+// by sqrt((d + k) / (d + k + 1)) so the RMS error norm is that of
+// [x, ell_1..ell_k] alone. Evaluation counts (stats, total_rhs_evaluations)
+// are vector-field evaluations per point; for Hutchinson each costs 1 + 2k
+// score evaluations.
+//
+// Failures never throw: a point whose trajectory fails (max steps, step
+// underflow, non-finite score) gets log_p = NaN and its status; misuse
+// (bad options, t_min >= T, non-finite data, wrong shapes) throws
+// InvalidArgument naming the field.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gengap/kernels/matrix.hpp"
+#include "gengap/solvers/integrate.hpp"
+#include "gengap/solvers/probability_flow.hpp"
+#include "gengap/solvers/reverse_sde.hpp"
+#include "gengap/solvers/schedule.hpp"
+
+namespace gengap {
+
+class GaussianMixture;
+struct RandomFeatures;
+
+// ScoreDivergenceField, ProbeDistribution, HutchinsonOptions and
+// streams::hutchinson_probes are declared with the term, in
+// solvers/probability_flow.hpp (included above).
+
+// The random-feature score s_A = c(t)/m A act(W x + U e(t) + b) with its exact
+// divergence (MATH.md §3, §9), c(t) = setup.c(t). A is d x m. Packs copies of
+// rf and A once (kernels/random_feature_rows.hpp), so neither needs to outlive
+// the field (callers written against the earlier by-reference contract stay
+// correct). Calls of up to 64 rows (the driver's chunks) run serially on the
+// caller's thread with no BLAS and no allocation; larger calls split into
+// 64-row blocks over TBB. Each row's result is independent of the batching
+// and the thread count (bitwise). A call with x of the wrong width throws
+// InvalidArgument("x"); non-finite rows give non-finite outputs.
+ScoreDivergenceField random_feature_score(const RandomFeatures& rf, const Matrix& A, const DsmSetup& setup);
+
+// The exact score of the target diffused to time t, p_t = mixture.diffused(mu_t, sigma_t),
+// with its analytic divergence (GaussianMixture::diffused_evaluate: each row
+// at its own time in O(K d^2), no mixture built per row; batches over 1024
+// rows run in parallel). Copies the mixture and schedule.
+ScoreDivergenceField mixture_score(const GaussianMixture& target, const Schedule& schedule);
+
+struct LikelihoodOptions {
+  std::optional<double> t_min;      // lower end of [t_min, T]; empty: schedule.t_min
+  std::string method = "dopri5";    // an embedded pair (adaptive) or euler/heun/rk4 with fixed_step
+  double rtol = 1e-5;
+  double atol = 1e-5;
+  double fixed_step = 0.0;          // > 0: constant step, no error control
+  std::size_t max_steps = 100000;   // step attempts per point
+  std::size_t chunk = 64;           // points per parallel work item
+  // The density at T the trajectories end in: empty means the prior pi
+  // (Schedule::log_prior), the definition of the model's likelihood. A test
+  // or a reference computation may pass the exact log p_T instead (e.g. the
+  // diffused target's): with the exact score of p_t the ODE transports p_T to
+  // p_{t_min} exactly, so log p_T(x(T)) + ell(T) = log p_{t_min}(x) with no
+  // prior-mismatch term KL(p_T || pi). Called once on all N x d end points
+  // (out has N entries); it may run in parallel internally.
+  std::function<void(MatrixView x, std::span<double> out)> terminal_log_density;
+
+  // InvalidArgument naming the field: t_min (<= 0, >= T, non-finite), method,
+  // rtol, atol (<= 0 or non-finite), fixed_step, max_steps, chunk.
+  void validate(const Schedule& schedule) const;
+};
+
+struct LikelihoodResult {
+  std::size_t dim = 0;                 // d
+  double t_min = 0.0;                  // the interval actually used
+  double T = 0.0;
+  std::vector<double> log_p;           // log p_{t_min}(x_i); NaN where the trajectory failed
+  std::vector<double> log_p_se;        // Hutchinson: standard error over probes; exact: 0
+  std::vector<double> log_prior;       // log pi(x_i(T)) (or options.terminal_log_density)
+  std::vector<double> delta_log_p;     // ell_i(T) (mean over probes for Hutchinson)
+  Matrix latent;                       // x_i(T), N x d
+  std::vector<TrajectoryStats> stats;  // per point (evaluations, steps, status, failure time)
+  std::size_t total_rhs_evaluations = 0;
+
+  double bits_per_dim(std::size_t i) const;  // -log_p[i] / (d ln 2)
+  // Mean over the points that succeeded; NaN if none did.
+  double mean_log_p() const;
+  double mean_bits_per_dim() const;
+  double mean_evaluations_per_point() const;
+  bool all_succeeded() const;
+  std::string failure_summary() const;  // "" when all succeeded
+};
+
+// data is N x d (N >= 1, finite).
+LikelihoodResult log_likelihood(const Schedule& schedule, const ScoreDivergenceField& score, const Matrix& data,
+                                const LikelihoodOptions& options);
+LikelihoodResult log_likelihood_hutchinson(const Schedule& schedule, const ScoreField& score, const Matrix& data,
+                                           const LikelihoodOptions& options, const HutchinsonOptions& hutchinson);
+
+}  // namespace gengap

@@ -1,0 +1,52 @@
+#pragma once
+// Sampling by the probability-flow ODE (MATH.md §2): x_T ~ pi (prior_sample,
+// the same draw as the SDE samplers for a seed), then integrate
+//   dx/dt = v(x, t) = f(t) x - 1/2 g(t)^2 s(x, t)
+// from t = T down to t_min with the ODE driver (solvers/integrate.hpp: any
+// tableau, PI control with rtol/atol, or a fixed step). The map x_T -> x_{t_min}
+// is deterministic; its pushforward of pi is p_{t_min} when s is the exact
+// score (the ODE shares the SDE's marginals).
+//
+// Per-trajectory statistics are the driver's (rhs_evaluations = score
+// evaluations, accepted/rejected steps, status, failure time). Rows with a
+// non-finite state (a stage of a diverging step) get NaN derivatives without
+// calling the score, so the driver flags them non_finite; a failed row keeps
+// its last accepted state. Misuse throws InvalidArgument naming the field.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "gengap/kernels/matrix.hpp"
+#include "gengap/solvers/integrate.hpp"
+#include "gengap/solvers/reverse_sde.hpp"
+#include "gengap/solvers/schedule.hpp"
+
+namespace gengap {
+
+struct ProbabilityFlowSamplingOptions {
+  std::string method = "dopri5";   // dopri5 | tsit5 | bosh3 (adaptive) | euler | heun | rk4 (fixed_step)
+  double rtol = 1e-5;
+  double atol = 1e-5;
+  double fixed_step = 0.0;         // > 0: constant step in t, no error control
+  std::size_t max_steps = 100000;  // step attempts per trajectory
+  std::uint64_t seed = 0;          // the prior draw (streams::reverse_sde_prior)
+  std::size_t chunk = 64;          // rows per parallel work item
+
+  // InvalidArgument naming the field: method, rtol, atol, fixed_step,
+  // max_steps, chunk.
+  void validate() const;
+};
+
+// v(x, t) = f(t) x - 1/2 g(t)^2 s(x, t) as a VectorField on d-dimensional rows.
+// Copies the schedule and the score callable.
+VectorField probability_flow_velocity(const Schedule& schedule, ScoreField score);
+
+// n >= 1 samples in d >= 1 dimensions from x_T = prior_sample(schedule, n, d, seed).
+SampleResult sample_probability_flow(const Schedule& schedule, const ScoreField& score, std::size_t n, std::size_t d,
+                                     const ProbabilityFlowSamplingOptions& options);
+// The same map applied to given latents x_T (N x d, finite; InvalidArgument
+// "latents" otherwise); options.seed is unused.
+SampleResult sample_probability_flow(const Schedule& schedule, const ScoreField& score, const Matrix& latents,
+                                     const ProbabilityFlowSamplingOptions& options);
+
+}  // namespace gengap
