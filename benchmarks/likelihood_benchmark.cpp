@@ -51,6 +51,7 @@ using namespace gengap;
 constexpr std::size_t points = 10000;
 constexpr std::size_t m = 1024;
 constexpr std::uint64_t seed = 0;
+constexpr std::size_t reference_points = 200;  // points with a tight reference solve
 
 GaussianMixture target(std::size_t d) {
   if (d == 1) return GaussianMixture::two_modes(3.0);
@@ -63,10 +64,25 @@ GaussianMixture target(std::size_t d) {
 struct Workload {
   SavedModel model;
   Matrix x;              // points x d
+  std::vector<double> reference;  // tight per-point solve of the first reference_points points
   bool peer_written = false;
 };
 
-// Trains once per d (a few seconds, not timed).
+std::size_t point_count() {
+  if (const char* n = std::getenv("GENGAP_LIKELIHOOD_POINTS")) return std::max<std::size_t>(1, std::stoul(n));
+  return points;
+}
+
+std::filesystem::path peer_dir() {
+  if (const char* dir = std::getenv("GENGAP_LIKELIHOOD_PEER_DIR")) return dir;
+  const char* tmp = std::getenv("TMPDIR");
+  return std::filesystem::path(tmp && *tmp ? tmp : "/tmp") / "gengap_likelihood_peer";
+}
+
+// Trains once per d (a few seconds, not timed); the reference solve
+// (dopri5, rtol = atol = 1e-10, per-trajectory steps) of the first
+// reference_points points is also untimed and written to the peer folder
+// (reference.npy) so the SciPy script measures its error against the same values.
 Workload& workload(std::size_t d) {
   static std::map<std::size_t, Workload> cache;
   const auto found = cache.find(d);
@@ -86,21 +102,35 @@ Workload& workload(std::size_t d) {
   w.model.setup = setup;
   w.model.tau = {tau};
   w.model.weights = {flow.weights(tau)};
-  w.x = p0.sample(points, seed, streams::test_data);
-  return cache.emplace(d, std::move(w)).first->second;
-}
+  w.x = p0.sample(point_count(), seed, streams::test_data);
 
-std::filesystem::path peer_dir() {
-  if (const char* dir = std::getenv("GENGAP_LIKELIHOOD_PEER_DIR")) return dir;
-  const char* tmp = std::getenv("TMPDIR");
-  return std::filesystem::path(tmp && *tmp ? tmp : "/tmp") / "gengap_likelihood_peer";
+  const std::size_t k = std::min(reference_points, w.x.rows());
+  Matrix head(k, d);
+  std::copy_n(w.x.data(), k * d, head.data());
+  const std::filesystem::path dir = peer_dir() / ("d" + std::to_string(d));
+  std::filesystem::create_directories(dir);
+  // The reference costs minutes (relu kinks make this ODE converge slowly):
+  // reused from an earlier run when it was computed on exactly these points.
+  if (std::filesystem::exists(dir / "reference.npy") && std::filesystem::exists(dir / "reference_x.npy") &&
+      read_npy(dir / "reference_x.npy").values == std::vector<double>(head.data(), head.data() + k * d)) {
+    w.reference = read_npy(dir / "reference.npy").values;
+  } else {
+    LikelihoodOptions tight;
+    tight.rtol = tight.atol = 1e-10;
+    tight.sharing = StepSharing::per_trajectory;
+    tight.max_steps = 10000000;
+    const ScoreDivergenceField score = random_feature_score(w.model.features, w.model.weights[0], w.model.setup);
+    w.reference = log_likelihood(w.model.setup.schedule, score, head, tight).log_p;
+    write_npy(dir / "reference.npy", w.reference);
+    write_npy(dir / "reference_x.npy", head);
+  }
+  save_model(dir / "model", w.model);
+  write_npy(dir / "x.npy", w.x);
+  return cache.emplace(d, std::move(w)).first->second;
 }
 
 void write_peer_files(std::size_t d, Workload& w, const LikelihoodResult& r) {
   const std::filesystem::path dir = peer_dir() / ("d" + std::to_string(d));
-  std::filesystem::create_directories(dir);
-  save_model(dir / "model", w.model);
-  write_npy(dir / "x.npy", w.x);
   write_npy(dir / "logp.npy", r.log_p);
   std::vector<double> evaluations;
   for (const TrajectoryStats& s : r.stats) evaluations.push_back(static_cast<double>(s.rhs_evaluations));
@@ -117,15 +147,21 @@ double process_cpu_seconds() {
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
+// Arguments: d, threads, tol (rtol = atol = 10^-tol), sharing (0: per
+// trajectory, 1: per chunk), chunk (0: the likelihood's default).
 void BM_LogLikelihood(benchmark::State& state) {
   const auto d = static_cast<std::size_t>(state.range(0));
   const int threads = static_cast<int>(state.range(1));
+  const double tolerance = std::pow(10.0, -static_cast<double>(state.range(2)));
   Workload& w = workload(d);
   const ScoreDivergenceField score = random_feature_score(w.model.features, w.model.weights[0], w.model.setup);
   LikelihoodOptions options;
+  const LikelihoodOptions defaults;
   options.method = "dopri5";
-  options.rtol = 1e-5;
-  options.atol = 1e-5;
+  options.rtol = tolerance;
+  options.atol = tolerance;
+  options.sharing = state.range(3) == 0 ? StepSharing::per_trajectory : StepSharing::per_chunk;
+  if (state.range(4) > 0) options.chunk = static_cast<std::size_t>(state.range(4));
   tbb::task_arena arena(threads);
   LikelihoodResult r;
   const double cpu_start = process_cpu_seconds();
@@ -139,22 +175,41 @@ void BM_LogLikelihood(benchmark::State& state) {
     max_evaluations = std::max(max_evaluations, s.rhs_evaluations);
     failed += s.status != TrajectoryStatus::success;
   }
+  // Error against the tight reference on its points: max and mean |log p - ref|.
+  double err_max = 0.0, err_sum = 0.0;
+  for (std::size_t i = 0; i < w.reference.size(); ++i) {
+    const double e = std::abs(r.log_p[i] - w.reference[i]);
+    err_max = std::max(err_max, e);
+    err_sum += e;
+  }
+  state.counters["err_max"] = err_max;
+  state.counters["err_mean"] = err_sum / static_cast<double>(std::max<std::size_t>(1, w.reference.size()));
   state.counters["evals_per_point"] = r.mean_evaluations_per_point();
   state.counters["evals_max"] = static_cast<double>(max_evaluations);
   state.counters["failed"] = static_cast<double>(failed);
   state.counters["mean_log_p"] = r.mean_log_p();
   state.counters["point_evals/s"] = benchmark::Counter(static_cast<double>(r.total_rhs_evaluations),
                                                        benchmark::Counter::kIsIterationInvariantRate);
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * points));
-  state.SetLabel("tau=" + std::to_string(w.model.tau[0]));
-  if (!w.peer_written) write_peer_files(d, w, r);
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * w.x.rows()));
+  state.SetLabel("tau=" + std::to_string(w.model.tau[0]) + " " + to_string(options.sharing) +
+                 " chunk=" + std::to_string(options.chunk));
+  // The peer's comparison values: the library's default configuration at 1e-5.
+  const bool default_run = threads == 1 && state.range(2) == 5 && options.sharing == defaults.sharing &&
+                           options.chunk == defaults.chunk;
+  if (default_run && !w.peer_written) write_peer_files(d, w, r);
 }
 BENCHMARK(BM_LogLikelihood)
-    ->ArgNames({"d", "threads"})
-    ->Args({1, 1})
-    ->Args({1, 2})
-    ->Args({2, 1})
-    ->Args({2, 2})
+    ->ArgNames({"d", "threads", "tol", "shared", "chunk"})
+    ->Apply([](benchmark::internal::Benchmark* b) {
+      for (long d : {1, 2}) {
+        // The headline: library defaults, 1 and 2 threads.
+        b->Args({d, 1, 5, 1, 0})->Args({d, 2, 5, 1, 0});
+        // Work-precision: step sharing and chunk size, tolerances.
+        b->Args({d, 1, 5, 0, 64});
+        for (long chunk : {8, 16, 32, 64}) b->Args({d, 1, 5, 1, chunk});
+        for (long tol : {3, 4, 6, 7}) b->Args({d, 1, tol, 0, 64})->Args({d, 1, tol, 1, 0});
+      }
+    })
     ->Iterations(1)
     ->UseRealTime()
     ->Unit(benchmark::kSecond);

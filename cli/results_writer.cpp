@@ -4,9 +4,11 @@
 #include <cstdio>
 #include <limits>
 #include <span>
+#include <stdexcept>
 #include <vector>
 
 #include "gengap/generalization/atomic_file.hpp"
+#include "gengap/generalization/early_stopping_plots.hpp"
 #include "gengap/generalization/npy.hpp"
 #include "gengap/generalization/saved_model.hpp"
 
@@ -33,7 +35,7 @@ void append_row(std::string& csv, std::span<const double> row) {
 std::string curves_csv(const EarlyStoppingResult& r) {
   std::string csv =
       "tau,loss_train,loss_pop,gap,norm_growth,kl_ode,kl_ode_se,kl_quad,kl_quad_error,kl_mass,kl_flags,"
-      "kl_ode_evaluations,kl_quad_evaluations,kl_ode_failed,kl_quad_nodes\n";
+      "kl_ode_evaluations,kl_quad_evaluations,kl_ode_failed,kl_quad_nodes,kl_score_integral\n";
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   for (std::size_t i = 0; i < r.tau.size(); ++i) {
     const KlRow kl = i < r.kl.size() ? r.kl[i] : KlRow{};
@@ -42,7 +44,7 @@ std::string curves_csv(const EarlyStoppingResult& r) {
     const double row[] = {r.tau[i],           r.loss_train[i],     r.loss_pop[i],       r.gap[i],
                           r.norm_growth[i],   kl.ode,              kl.ode_se,           kl.quad,
                           kl.quad_error,      kl.mass,             count(kl.flags),     kl.ode_evaluations,
-                          kl.quad_evaluations, count(kl.ode_failed), count(kl.quad_nodes)};
+                          kl.quad_evaluations, count(kl.ode_failed), count(kl.quad_nodes), kl.score_integral};
     append_row(csv, row);
   }
   return csv;
@@ -101,9 +103,26 @@ void remove_stale_densities(const std::filesystem::path& dir, std::size_t writte
   }
 }
 
+// Plots are a convenience on top of the numbers: when gnuplot is missing or
+// fails, the data and scripts are still written and config.json says why.
+nlohmann::ordered_json write_plots(const std::filesystem::path& dir, const EarlyStoppingResult& r) {
+  nlohmann::ordered_json plots;
+  try {
+    nlohmann::ordered_json files = nlohmann::ordered_json::array();
+    for (const auto& png : write_early_stopping_plots(dir, r)) files.push_back(png.filename().string());
+    plots["files"] = files;
+  } catch (const GnuplotNotFound& e) {
+    plots["error"] = std::string("gnuplot not found: ") + e.what();
+  } catch (const std::runtime_error& e) {
+    plots["error"] = e.what();
+  }
+  return plots;
+}
+
 }  // namespace
 
-void write_results(const std::filesystem::path& out, const EarlyStoppingResult& r, nlohmann::ordered_json record) {
+nlohmann::ordered_json write_results(const std::filesystem::path& out, const EarlyStoppingResult& r,
+                                     nlohmann::ordered_json record) {
   const auto start = std::chrono::steady_clock::now();
   SavedModel model;
   model.features = r.features;
@@ -117,6 +136,7 @@ void write_results(const std::filesystem::path& out, const EarlyStoppingResult& 
   write_file_atomically(out / "curves.csv", curves_csv(r));
   if (!r.densities.empty()) write_densities(out / "densities", r);
   remove_stale_densities(out / "densities", r.densities.size());
+  record["plots"] = write_plots(out / "plots", r);
 
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
   nlohmann::ordered_json& timings = record["timings"];
@@ -125,6 +145,7 @@ void write_results(const std::filesystem::path& out, const EarlyStoppingResult& 
   timings["write"] = elapsed.count();
   timings["total"] = total;
   write_file_atomically(out / "config.json", record.dump(2) + "\n");
+  return record;
 }
 
 }  // namespace gengap::cli

@@ -15,11 +15,16 @@
 //                                                        16 window too small; 0 = clean)
 //                    kl_ode_evaluations,kl_quad_evaluations,  mean ODE evaluations per test point / node
 //                    kl_ode_failed,kl_quad_nodes         failed test points, final grid nodes
+//                    kl_score_integral                   KL by quadrature with the paper's learned density
+//                                                        (its (11): the score at t_min integrated in x)
 //   densities/       at the saved taus (k = 0.. in model/tau.npy order; quadrature only):
 //                    snapshot_<k>.csv (header x,p0,p_theta) and snapshot_<k>.npy (G x 3, same
 //                    columns): the target p_0 and the learned p_theta (density at t_min) on that
 //                    tau's adaptive grid within p_0's window; snapshots.csv lists
 //                    snapshot,row,tau,kl_quad,kl_ode,kl_mass
+//   plots/           losses.png, kl.png, densities.png (generalization/early_stopping_plots.hpp),
+//                    each with its gnuplot script (.gp) and data (.dat); config.json's "plots"
+//                    lists the PNGs, or says why they could not be drawn (the data are kept)
 //   train.npy        n x d training set
 //   eigenvalues.npy  eigenvalues of G_n, ascending
 //   model/           W.npy, U.npy, b.npy, frequencies.npy, A.npy, tau.npy, model.json
@@ -41,7 +46,8 @@ std::string density_csv(const DensitySnapshot& snapshot);
 
 // Writes the folder (which must exist). `record` is config.json's content
 // without the timings of this write, which are added under timings.write.
-void write_results(const std::filesystem::path& out, const EarlyStoppingResult& result,
+// Returns config.json's content as written.
+nlohmann::ordered_json write_results(const std::filesystem::path& out, const EarlyStoppingResult& result,
                    nlohmann::ordered_json record);
 
 }  // namespace gengap::cli

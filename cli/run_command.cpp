@@ -96,6 +96,17 @@ void print_summary(const EarlyStoppingResult& r, const std::filesystem::path& ou
   std::printf("  results: %s\n", out.string().c_str());
 }
 
+void print_plots(const nlohmann::ordered_json& plots, const std::filesystem::path& out) {
+  if (plots.contains("error")) {
+    std::fprintf(stderr, "gengap: warning: plots not drawn (%s); their data and gnuplot scripts are in %s\n",
+                 plots["error"].get<std::string>().c_str(), (out / "plots").string().c_str());
+    return;
+  }
+  std::string files;
+  for (const auto& name : plots["files"]) files += (files.empty() ? "" : ", ") + name.get<std::string>();
+  std::printf("  plots: %s (%s)\n", (out / "plots").string().c_str(), files.c_str());
+}
+
 }  // namespace
 
 std::shared_ptr<RunOptions> add_run_command(CLI::App& app) {
@@ -144,8 +155,9 @@ void run(const RunOptions& options) {
 
   record["timings"] = result.timings.to_json();
   record["summary"] = result.summary.to_json();
-  write_results(out, result, std::move(record));
+  const nlohmann::ordered_json written = write_results(out, result, std::move(record));
   print_summary(result, out, threads);
+  print_plots(written["plots"], out);
 }
 
 }  // namespace gengap::cli

@@ -274,10 +274,14 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
   {
     const auto timer = start("kl_quadrature");
     std::vector<KlQuadratureAtTau> results(quadrature_indices.size());
+    std::vector<double> score_integral(quadrature_indices.size(), std::numeric_limits<double>::quiet_NaN());
     // One tau per task: a quadrature round often has too few new nodes to
     // keep every core busy on its own.
-    tbb::parallel_for(std::size_t{0}, quadrature_indices.size(),
-                      [&](std::size_t k) { results[k] = kl->quadrature(kl_weights[quadrature_indices[k]]); });
+    tbb::parallel_for(std::size_t{0}, quadrature_indices.size(), [&](std::size_t k) {
+      const Matrix& A = kl_weights[quadrature_indices[k]];
+      results[k] = kl->quadrature(A);
+      if (config.kl.score_integral) score_integral[k] = kl->score_integral(A).kl;
+    });
     for (std::size_t k = 0; k < quadrature_indices.size(); ++k) {
       KlRow& row = r.kl[quadrature_indices[k]];
       const KlQuadratureAtTau& q = results[k];
@@ -287,6 +291,7 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
       row.mass = q.kl.mass;
       row.quad_evaluations = q.evaluations_per_node;
       row.quad_nodes = q.kl.nodes();
+      row.score_integral = score_integral[k];
       row.flags |= q.flags;
     }
     for (const std::size_t i : quadrature_indices.empty() ? std::vector<std::size_t>{} : r.saved_indices) {

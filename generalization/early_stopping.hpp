@@ -123,6 +123,9 @@ struct EarlyStoppingConfig {
     std::size_t quadrature_nodes = 129;       // initial grid (odd >= 5)
     std::size_t quadrature_max_nodes = 4097;  // node budget per tau
     double quadrature_tolerance = 1e-3;       // absolute, on KL and on the mass
+    // Also the quadrature KL with the paper's score-integral density (its (11),
+    // kl_trajectory.hpp) at the quadrature's taus: no ODE, ~0.1 s per tau.
+    bool score_integral = true;
   } kl;
 
   // Throws InvalidArgument naming the dotted field ("model.m: must be positive, got 0").
@@ -164,6 +167,7 @@ struct KlRow {
   double quad_evaluations = std::numeric_limits<double>::quiet_NaN();  // mean ODE evaluations per grid node
   std::size_t ode_failed = 0;  // test points whose ODE failed (left out of the mean)
   std::size_t quad_nodes = 0;  // final grid size
+  double score_integral = std::numeric_limits<double>::quiet_NaN();  // quadrature KL, paper's density (11)
 };
 
 // Learned and target densities at a saved tau, on that tau's adaptive

@@ -346,7 +346,8 @@ nlohmann::ordered_json to_json(const EarlyStoppingConfig& c) {
              {"quadrature_atol", c.kl.quadrature_atol},
              {"quadrature_nodes", c.kl.quadrature_nodes},
              {"quadrature_max_nodes", c.kl.quadrature_max_nodes},
-             {"quadrature_tolerance", c.kl.quadrature_tolerance}};
+             {"quadrature_tolerance", c.kl.quadrature_tolerance},
+             {"score_integral", c.kl.score_integral}};
   return j;
 }
 
@@ -430,6 +431,7 @@ EarlyStoppingConfig early_stopping_config_from_json(const nlohmann::json& json) 
     r.read("quadrature_nodes", c.kl.quadrature_nodes);
     r.read("quadrature_max_nodes", c.kl.quadrature_max_nodes);
     r.read("quadrature_tolerance", c.kl.quadrature_tolerance);
+    r.read("score_integral", c.kl.score_integral);
     r.finish();
   }
   root.finish();

@@ -7,6 +7,7 @@
 
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/random.hpp"
+#include "gengap/solvers/score_integral_density.hpp"
 
 namespace gengap {
 namespace {
@@ -51,6 +52,8 @@ KlAlongTraining::KlAlongTraining(const GaussianMixture& target, MatrixView train
   settings_.quadrature_likelihood.validate(setup_.schedule);
   require(std::isfinite(settings.mass_tolerance) && settings.mass_tolerance > 0.0, "mass_tolerance",
           "must be positive and finite");
+  require(std::isfinite(settings.score_integral_panel_width) && settings.score_integral_panel_width > 0.0,
+          "score_integral_panel_width", "must be positive and finite");
   require(features.dim() == target.dim(), "features", "dimension differs from the target's");
   t_min_ = settings_.likelihood.t_min.value_or(setup_.schedule.t_min);
   if (settings_.test_points > 0) {
@@ -114,6 +117,25 @@ KlQuadratureAtTau KlAlongTraining::quadrature(const Matrix& A) const {
   if (r.kl.failed_nodes > 0) r.flags |= kl_flags::quadrature_failed_nodes;
   if (!r.kl.window_complete) r.flags |= kl_flags::window_incomplete;
   return r;
+}
+
+KlQuadratureResult KlAlongTraining::score_integral(const Matrix& A) const {
+  require(settings_.quadrature, "quadrature", "is disabled in these settings");
+  ScoreIntegralOptions options;
+  options.lower = window_.lower;
+  options.upper = window_.upper;
+  options.panels = static_cast<std::size_t>(
+      std::ceil((window_.upper - window_.lower) / settings_.score_integral_panel_width));
+  const ScoreIntegralDensity density(score_only(random_feature_score(features_, A, setup_)), t_min_, options);
+  const LogDensity1d model = [&](std::span<const double> x, std::span<double> out) {
+    const std::vector<double> log_p = density.log_density(x);
+    std::copy(log_p.begin(), log_p.end(), out.begin());
+  };
+  // The density is normalised on the window and defined there: no widening
+  // (p_0 has mass below e^{-50} outside it).
+  KlQuadratureOptions fixed_window = window_;
+  fixed_window.max_extensions = 0;
+  return kl_quadrature(mixture_log_density(target_), model, fixed_window);
 }
 
 }  // namespace gengap

@@ -14,6 +14,14 @@
 // quadrature: the part of KL(p_0 || p_theta) that is t_min smoothing, not
 // model error.
 //
+// score_integral(A) is the same quadrature KL with the paper's own learned
+// density (its (11), solvers/score_integral_density.hpp) in place of the ODE
+// one: log p~(x) = int s_A(y, t_min) dy normalised on the quadrature window
+// (the density the paper's code evaluates). It needs no ODE, so it is cheap,
+// and it is a different distribution from the ODE's: the two agree only when
+// s_A(., t_min) is the score of the ODE's density at t_min (e.g. the exact
+// score), so their difference along tau is a measured fact, not an error.
+//
 // Everything that does not depend on A is built once: the test samples
 // x_i ~ p_0 (streams::test_data under the seed) and log p_0 at them, the
 // quadrature window, the floor. monte_carlo(A) and quadrature(A) are const
@@ -47,6 +55,9 @@ struct KlSettings {
   std::size_t quadrature_max_nodes = 4097;
   double quadrature_tolerance = 1e-3;
   double mass_tolerance = 1e-3;    // |int p_theta - 1| above this flags the row
+  // The paper's score-integral density (solvers/score_integral_density.hpp):
+  // Gauss-Legendre panels (order 8) of this width at most over the window.
+  double score_integral_panel_width = 0.01;
 };
 
 // Bits of KlAtTau::flags: why a row's KL should not be taken at face value.
@@ -84,6 +95,9 @@ class KlAlongTraining {
   // A is d x m.
   KlMonteCarloAtTau monte_carlo(const Matrix& A) const;
   KlQuadratureAtTau quadrature(const Matrix& A) const;
+  // d = 1, quadrature enabled; the score-integral tabulation uses panels of
+  // width <= score_integral_panel_width over the initial window.
+  KlQuadratureResult score_integral(const Matrix& A) const;
 
   // KL(p_0 || p_{t_min}) of the exact diffused target, by quadrature on the same window.
   const KlQuadratureResult& floor() const { return floor_; }

@@ -11,6 +11,8 @@
 #include <xsimd/xsimd.hpp>
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <cmath>
 #include <limits>
 #include <numbers>
@@ -44,7 +46,8 @@ struct Packed {
 // R rows, one pass over the features, F SIMD batches of features per step:
 // R * F independent fma chains for the pre-activations (an fma chain over the
 // d + d_e inputs is latency-bound; one row and one batch at a time ran 2.7x
-// slower). in: R x inputs ([x, e(t)] per row). Accumulators stay lane-wise
+// slower). in: R x inputs (per row [e(t), x], or x alone when P.bias already
+// holds the shared b + U e(t) and P.weights starts at W). Accumulators stay lane-wise
 // over the whole pass and are reduced once, so a row's result is the same
 // sequence of operations for any R and slot.
 // D > 0: the dimension, accumulators in registers; D == 0: runtime dimension
@@ -127,8 +130,8 @@ RandomFeatureRows::RandomFeatureRows(const RandomFeatures& rf, MatrixView A) {
   kappa_.assign(m_padded_, 0.0);
   A_.assign(d_ * m_padded_, 0.0);
   for (std::size_t j = 0; j < m_; ++j) {
-    for (std::size_t q = 0; q < d_; ++q) weights_[q * m_padded_ + j] = rf.W(j, q);
-    for (std::size_t q = 0; q < de_; ++q) weights_[(d_ + q) * m_padded_ + j] = rf.U(j, q);
+    for (std::size_t q = 0; q < de_; ++q) weights_[q * m_padded_ + j] = rf.U(j, q);
+    for (std::size_t q = 0; q < d_; ++q) weights_[(de_ + q) * m_padded_ + j] = rf.W(j, q);
     bias_[j] = rf.b[j];
     double kappa = 0.0;
     for (std::size_t k = 0; k < d_; ++k) {
@@ -153,8 +156,19 @@ void RandomFeatureRows::evaluate(MatrixView X, std::span<const double> t, std::s
   if (n == 0) return;
   const double inv_m = 1.0 / static_cast<double>(m_);
 
-  const Packed P{d_ + de_, m_padded_, weights_.data(), bias_.data(), kappa_.data(), A_.data()};
   const std::size_t Q = d_ + de_;
+  // Per-row pass: z = b + sum_q u_q e_q(t) + sum_q w_q x_q as one fma chain
+  // per feature (embedding first). Shared-time pass: the same chain split at
+  // the embedding, its first part b + U e(t) computed once for the time
+  // (shared_bias) and reused by every row at that time: the same operations
+  // in the same order, so bitwise the same results, at d instead of d + d_e
+  // fmas per feature and row (and no sincos per row).
+  const Packed per_row{Q, m_padded_, weights_.data(), bias_.data(), kappa_.data(), A_.data()};
+  std::vector<Batch, xsimd::aligned_allocator<Batch>> shared_bias;
+  double shared_time = std::numeric_limits<double>::quiet_NaN();
+  bool have_shared = false;
+  const Packed shared_rows_template{d_, m_padded_, weights_.data() + de_ * m_padded_, nullptr, kappa_.data(),
+                                    A_.data()};
   double in[rows_per_pass * 64];  // inputs of one pass: d + d_e <= 64 here, else heap
   std::vector<double> heap(Q > 64 ? rows_per_pass * Q : 0);
   double* inputs = Q > 64 ? heap.data() : in;
@@ -165,26 +179,55 @@ void RandomFeatureRows::evaluate(MatrixView X, std::span<const double> t, std::s
   std::vector<Batch, xsimd::aligned_allocator<Batch>> spill(d_ > max_fused_dim ? rows_per_pass * d_ : 0);
 
   const std::size_t half = angular_.size();  // Fourier frequencies (0: linear embedding)
-  const auto pack = [&](std::size_t first, std::size_t count) {
+  // e(t) into out[0 .. d_e).
+  const auto embed = [&](double time, double* out) {
+    if (half == 0) {
+      embedding_.evaluate(time, {out, de_});
+      return;
+    }
+    // e(t) = [sin(2 pi omega_k t)]_k, [cos(2 pi omega_k t)]_k with the same
+    // angles as TimeEmbedding::evaluate ((2 pi omega_k) t), SIMD sincos.
+    const Batch tb(time);
+    for (std::size_t k = 0; k < half; k += width) {
+      alignas(64) double sines[width], cosines[width];
+      const auto [sn, cs] = xsimd::sincos(Batch::load_unaligned(angular_padded_.data() + k) * tb);
+      sn.store_aligned(sines);
+      cs.store_aligned(cosines);
+      const std::size_t take = std::min(width, half - k);
+      std::copy_n(sines, take, out + k);
+      std::copy_n(cosines, take, out + half + k);
+    }
+  };
+  // True when rows [first, first + count) share one time (bitwise): then
+  // shared_bias holds b + U e(t) for it.
+  const auto share = [&](std::size_t first, std::size_t count) {
+    const double time = t[first];
+    for (std::size_t r = 1; r < count; ++r)
+      if (std::bit_cast<std::uint64_t>(t[first + r]) != std::bit_cast<std::uint64_t>(time)) return false;
+    if (count == 1 && !(have_shared && std::bit_cast<std::uint64_t>(time) == std::bit_cast<std::uint64_t>(shared_time)))
+      return false;  // a lone row at a new time: the fused pass is cheaper
+    if (have_shared && std::bit_cast<std::uint64_t>(time) == std::bit_cast<std::uint64_t>(shared_time)) return true;
+    double e[64];
+    std::vector<double> e_heap(de_ > 64 ? de_ : 0);
+    double* emb = de_ > 64 ? e_heap.data() : e;
+    embed(time, emb);
+    shared_bias.resize(m_padded_ / width);
+    for (std::size_t j = 0; j < m_padded_; j += width) {
+      Batch z = Batch::load_unaligned(bias_.data() + j);
+      for (std::size_t q = 0; q < de_; ++q)
+        z = xsimd::fma(Batch::load_unaligned(weights_.data() + q * m_padded_ + j), Batch(emb[q]), z);
+      shared_bias[j / width] = z;
+    }
+    shared_time = time;
+    have_shared = true;
+    return true;
+  };
+  const auto pack = [&](std::size_t first, std::size_t count, bool shared) {
+    const std::size_t stride = shared ? d_ : Q;
     for (std::size_t r = 0; r < count; ++r) {
-      double* row = inputs + r * Q;
-      std::copy_n(X.row(first + r), d_, row);
-      if (half == 0) {
-        embedding_.evaluate(t[first + r], {row + d_, de_});
-        continue;
-      }
-      // e(t) = [sin(2 pi omega_k t)]_k, [cos(2 pi omega_k t)]_k with the same
-      // angles as TimeEmbedding::evaluate ((2 pi omega_k) t), SIMD sincos.
-      const Batch tb(t[first + r]);
-      for (std::size_t k = 0; k < half; k += width) {
-        alignas(64) double sines[width], cosines[width];
-        const auto [sn, cs] = xsimd::sincos(Batch::load_unaligned(angular_padded_.data() + k) * tb);
-        sn.store_aligned(sines);
-        cs.store_aligned(cosines);
-        const std::size_t take = std::min(width, half - k);
-        std::copy_n(sines, take, row + d_ + k);
-        std::copy_n(cosines, take, row + d_ + half + k);
-      }
+      double* row = inputs + r * stride;
+      if (!shared) embed(t[first + r], row);
+      std::copy_n(X.row(first + r), d_, row + (shared ? 0 : de_));
     }
   };
   const auto store = [&](std::size_t first, std::size_t count) {
@@ -200,7 +243,13 @@ void RandomFeatureRows::evaluate(MatrixView X, std::span<const double> t, std::s
     std::size_t first = 0;
     const auto passes = [&]<std::size_t R>() {
       for (; first + R <= n; first += R) {
-        pack(first, R);
+        const bool shared = share(first, R);
+        Packed P = per_row;
+        if (shared) {
+          P = shared_rows_template;
+          P.bias = reinterpret_cast<const double*>(shared_bias.data());
+        }
+        pack(first, R, shared);
         fused_rows<Act, D, R>(P, d_, inputs, spill.data(), s_out.data(), div_out);
         store(first, R);
       }

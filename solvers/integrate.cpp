@@ -48,6 +48,20 @@ const char* to_string(TrajectoryStatus status) {
   return "unknown";
 }
 
+const char* to_string(StepSharing sharing) {
+  switch (sharing) {
+    case StepSharing::per_trajectory: return "per_trajectory";
+    case StepSharing::per_chunk: return "per_chunk";
+  }
+  return "unknown";
+}
+
+StepSharing parse_step_sharing(const std::string& name) {
+  if (name == "per_trajectory") return StepSharing::per_trajectory;
+  if (name == "per_chunk") return StepSharing::per_chunk;
+  throw InvalidArgument("sharing", "expected per_trajectory or per_chunk, got '" + name + "'");
+}
+
 bool IntegrateResult::all_succeeded() const {
   return std::all_of(stats.begin(), stats.end(),
                      [](const TrajectoryStats& s) { return s.status == TrajectoryStatus::success; });
@@ -82,6 +96,7 @@ class ChunkSolver {
               IntegrateResult& out)
       : field_(field), tab_(tableau), opt_(options), save_times_(save_times), save_index_(save_index), dim_(dim),
         out_(out), adaptive_(tableau.adaptive() && options.fixed_step == 0.0),
+        shared_(options.sharing == StepSharing::per_chunk),
         dir_(options.t1 > options.t0 ? 1.0 : -1.0), span_(std::abs(options.t1 - options.t0)) {}
 
   void run(const Matrix& initial, std::size_t begin, std::size_t end);
@@ -130,6 +145,7 @@ class ChunkSolver {
   std::size_t dim_;
   IntegrateResult& out_;
   bool adaptive_;
+  bool shared_;  // StepSharing::per_chunk
   double dir_, span_;
 
   std::size_t begin_ = 0;
@@ -179,6 +195,11 @@ void ChunkSolver::initial_steps(const std::vector<std::size_t>& rows) {
       h = std::min(100.0 * h0[p], h1);
     }
     h_[r] = dir_ * std::min(h, span_);
+  }
+  if (shared_ && m > 0) {  // one step for the chunk: the most cautious row's
+    double h = h_[rows[0]];
+    for (std::size_t r : rows) h = dir_ * std::min(dir_ * h, dir_ * h_[r]);
+    for (std::size_t r : rows) h_[r] = h;
   }
 }
 
@@ -298,7 +319,7 @@ void ChunkSolver::run(const Matrix& initial, std::size_t begin, std::size_t end)
     // Combine, estimate error, accept or reject per row.
     Y1.resize(mm * dim_);
     std::vector<double> err(mm, 0.0);
-    std::vector<char> accepted(mm, 0);
+    std::vector<char> accepted(mm, 0), ok(mm, 0);
     needs_f.clear();
     std::vector<std::size_t> needs_pos;
     std::vector<std::size_t> keep;
@@ -328,6 +349,19 @@ void ChunkSolver::run(const Matrix& initial, std::size_t begin, std::size_t end)
         stop(r, TrajectoryStatus::non_finite, t_[r]);
         continue;
       }
+      ok[p] = 1;
+    }
+    // per_chunk: every row is judged by the chunk's largest error (rows
+    // that went non-finite are out already).
+    if (adaptive_ && shared_) {
+      double worst = 0.0;
+      for (std::size_t p = 0; p < mm; ++p)
+        if (ok[p]) worst = std::max(worst, err[p]);
+      for (std::size_t p = 0; p < mm; ++p) err[p] = worst;
+    }
+    for (std::size_t p = 0; p < mm; ++p) {
+      if (!ok[p]) continue;
+      const std::size_t r = running[p];
       if (adaptive_ && !PiController::accept(err[p])) {
         ++stats(r).rejected;
         h_[r] = H[p] * std::min(1.0, opt_.controller.factor(err[p], err_prev_[r], tab_.error_order));

@@ -8,6 +8,16 @@
 // chunk's result depends only on its own rows, so results are bitwise
 // identical for any thread count.
 //
+// StepSharing::per_chunk instead steps all active rows of a chunk together:
+// one time and one step size per chunk, the error norm the max over the
+// chunk's rows, accept/reject for all at once (Hairer's hinit: the smallest of
+// the rows' starting steps). A row is then at least as accurate as when
+// stepped alone; the field sees every row of a call at one time, which a
+// field with costly time-dependent work can share (random_feature_rows.hpp).
+// Statistics and failures stay per row: a row whose stage or state turns
+// non-finite stops there and the others go on without it. Chunks are fixed by
+// index, so results stay independent of the thread count.
+//
 // Failures never throw: each trajectory reports a status and the time it
 // stopped (SUNDIALS-style statistics per trajectory). Misuse (bad options,
 // non-finite initial state) throws InvalidArgument naming the field.
@@ -25,6 +35,10 @@ namespace gengap {
 // Evaluates dy for a batch of rows: t[r] is row r's time, y is rows x dim,
 // dy is rows*dim row-major. Must be safe to call concurrently from several
 // threads (different chunks) and must depend on each row only.
+enum class StepSharing { per_trajectory, per_chunk };
+const char* to_string(StepSharing sharing);
+StepSharing parse_step_sharing(const std::string& name);  // "per_trajectory" | "per_chunk"; InvalidArgument "sharing"
+
 using VectorField = std::function<void(std::span<const double> t, MatrixView y, std::span<double> dy)>;
 
 struct IntegrateOptions {
@@ -38,6 +52,7 @@ struct IntegrateOptions {
   std::size_t max_steps = 100000; // step attempts (accepted + rejected) per trajectory
   double min_step = 1e-14;        // smallest allowed |h|, relative to |t1 - t0|
   std::size_t chunk = 64;         // rows per parallel work item
+  StepSharing sharing = StepSharing::per_trajectory;  // per_chunk: one time and step per chunk (adaptive)
   std::vector<double> save_at;    // output times in [min(t0,t1), max(t0,t1)], any order
 
   // InvalidArgument naming the field (method, t0/t1, initial_step,

@@ -48,6 +48,7 @@ IntegrateOptions driver_options(const Schedule& schedule, const LikelihoodOption
   io.fixed_step = options.fixed_step;
   io.max_steps = options.max_steps;
   io.chunk = options.chunk;
+  io.sharing = options.sharing;
   return io;
 }
 

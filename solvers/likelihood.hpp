@@ -77,6 +77,9 @@ struct LikelihoodOptions {
   double fixed_step = 0.0;          // > 0: constant step, no error control
   std::size_t max_steps = 100000;   // step attempts per point
   std::size_t chunk = 64;           // points per parallel work item
+  // per_chunk: the chunk's points share time and step (IntegrateOptions::sharing),
+  // so random_feature_score computes U e(t) + b once per stage and chunk.
+  StepSharing sharing = StepSharing::per_trajectory;
   // The density at T the trajectories end in: empty means the prior pi
   // (Schedule::log_prior), the definition of the model's likelihood. A test
   // or a reference computation may pass the exact log p_T instead (e.g. the

@@ -1,5 +1,7 @@
 #include "gengap/solvers/score_integral_density.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -111,6 +113,14 @@ ScoreIntegralDensity::ScoreIntegralDensity(ScoreField score, double t, const Sco
 
 std::vector<double> ScoreIntegralDensity::log_density(std::span<const double> x) const {
   require_finite(x, "x");
+  // Far queries would cost (distance / panel width) evaluations each, and the
+  // normaliser knows nothing of the mass out there anyway.
+  const double reach = options_.upper - options_.lower;
+  for (const double xi : x) {
+    require(xi >= options_.lower - reach && xi <= options_.upper + reach, "x",
+            fmt::format("{} is more than one window width outside the window [{}, {}]", xi, options_.lower,
+                        options_.upper));
+  }
   const std::size_t P = options_.panels, n = options_.order;
   // Per query: start edge e (0..P), then sub-panels of width <= width_ from
   // the edge to x, n nodes each.

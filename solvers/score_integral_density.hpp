@@ -21,7 +21,8 @@
 // call for all queries, any order). Queries outside the window are evaluated
 // from the nearest window edge (with panels of the same width, so the
 // accuracy holds there too), but the normaliser only covers the window:
-// choose it to hold the mass (e.g. the data range +- 10 std). The error is
+// choose it to hold the mass (e.g. the data range +- 10 std). Queries more
+// than one window width outside it are rejected (InvalidArgument "x"). The error is
 // that of the composite rule: for the exact diffused-mixture score with
 // panels of width <= 0.05 std and order 8, ~1e-13 relative.
 // Non-finite score values throw NumericalError naming the point.
@@ -54,7 +55,8 @@ class ScoreIntegralDensity {
   double log_normaliser() const { return log_z_; }  // log Z
   std::size_t score_evaluations() const { return evaluations_; }  // of the tabulation (panels * order)
 
-  // log p~(x_i) for each query (finite; InvalidArgument "x" otherwise).
+  // log p~(x_i) for each query (finite, within one window width of the
+  // window; InvalidArgument "x" otherwise).
   // Thread-safe if the score is (const; one batched score call).
   std::vector<double> log_density(std::span<const double> x) const;
   // The tabulation itself: nodes of every panel in increasing order and

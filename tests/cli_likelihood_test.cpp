@@ -4,7 +4,6 @@
 // the thread count; failed points are NaN with exit 3; bad input is one line
 // naming the field, exit 2, nothing written.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,10 +22,8 @@
 #include "gengap/generalization/saved_model.hpp"
 #include "gengap/kernels/random.hpp"
 #include "gengap/solvers/likelihood.hpp"
+#include "cli_support.hpp"
 
-#ifndef GENGAP_CLI_PATH
-#error "cli_likelihood_test needs the gengap_cli target (GENGAP_CLI_PATH)"
-#endif
 
 namespace gengap {
 namespace {
@@ -40,38 +37,15 @@ const std::string kModelSettings =
     " --quiet --set model.m=64 --set n=200 --set train_loss.draws_per_sample=16"
     " --set population_loss.time_nodes=64 --set population_loss.space_nodes=16 --set model.embedding_scale=1";
 
-struct Outcome {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string read(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing_cli::Outcome;
+using testing_cli::read;
 
 fs::path& suite_dir() {
   static fs::path dir;
   return dir;
 }
 
-// Runs `gengap <arguments>` through the shell (arguments are trusted test strings).
-Outcome gengap(const std::string& arguments) {
-  const fs::path out = suite_dir() / "stdout.txt", err = suite_dir() / "stderr.txt";
-  const std::string command = "env -u GENGAP_BLAS_REEXECUTED '" + std::string(GENGAP_CLI_PATH) + "' " + arguments +
-                              " >'" + out.string() + "' 2>'" + err.string() + "'";
-  const int status = std::system(command.c_str());
-  Outcome o;
-  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  o.out = read(out);
-  o.err = read(err);
-  fs::remove(out);
-  fs::remove(err);
-  return o;
-}
+Outcome gengap(const std::string& arguments) { return testing_cli::run_gengap(suite_dir(), arguments); }
 
 std::string quote(const fs::path& path) { return "'" + path.string() + "'"; }
 

@@ -3,7 +3,6 @@
 // name the bad field with a non-zero exit, and results that a failed run
 // leaves whole.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,10 +19,8 @@
 
 #include "gengap/generalization/npy.hpp"
 #include "gengap/kernels/blas_runtime.hpp"
+#include "cli_support.hpp"
 
-#ifndef GENGAP_CLI_PATH
-#error "cli_test needs the gengap_cli target (GENGAP_CLI_PATH)"
-#endif
 
 namespace gengap {
 namespace {
@@ -39,18 +36,8 @@ const std::string kSmall =
     " --set kl.test_points=200 --set kl.rtol=1e-3 --set kl.atol=1e-3 --set kl.quadrature_rtol=1e-4"
     " --set kl.quadrature_atol=1e-4 --set kl.tau_stride=10 --set kl.ode_tau_stride=20";
 
-struct Outcome {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string read(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing_cli::Outcome;
+using testing_cli::read;
 
 class Cli : public testing::Test {
  protected:
@@ -62,20 +49,8 @@ class Cli : public testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  // Runs `gengap <arguments>` through the shell (arguments are trusted test strings).
-  // `environment` ("NAME=value ...") is prepended to the command line.
   Outcome gengap(const std::string& arguments, const std::string& environment = "") const {
-    const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
-    const std::string command =
-        "env -u GENGAP_BLAS_REEXECUTED " + environment + " '" + GENGAP_CLI_PATH + "' " + arguments + " >'" + out.string() + "' 2>'" + err.string() + "'";
-    const int status = std::system(command.c_str());
-    Outcome o;
-    o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    o.out = read(out);
-    o.err = read(err);
-    fs::remove(out);
-    fs::remove(err);
-    return o;
+    return testing_cli::run_gengap(dir_, arguments, environment);
   }
   // Every regular file under `root` with its bytes.
   static std::map<std::string, std::string> snapshot(const fs::path& root) {
@@ -102,14 +77,14 @@ TEST_F(Cli, RunWritesTheResultsContract) {
   std::getline(csv, line);
   EXPECT_EQ(line,
             "tau,loss_train,loss_pop,gap,norm_growth,kl_ode,kl_ode_se,kl_quad,kl_quad_error,kl_mass,kl_flags,"
-            "kl_ode_evaluations,kl_quad_evaluations,kl_ode_failed,kl_quad_nodes");
+            "kl_ode_evaluations,kl_quad_evaluations,kl_ode_failed,kl_quad_nodes,kl_score_integral");
   std::vector<std::vector<double>> rows;
   while (std::getline(csv, line)) {
     std::vector<double> row;
     std::istringstream fields(line);
     std::string field;
     while (std::getline(fields, field, ',')) row.push_back(std::stod(field));  // "nan" parses as NaN
-    ASSERT_EQ(row.size(), 15u) << line;
+    ASSERT_EQ(row.size(), 16u) << line;
     rows.push_back(row);
   }
   ASSERT_EQ(rows.size(), 60u);
@@ -123,6 +98,7 @@ TEST_F(Cli, RunWritesTheResultsContract) {
     const bool quadrature = std::count(quadrature_rows.begin(), quadrature_rows.end(), i) > 0;
     const bool ode = std::count(ode_rows.begin(), ode_rows.end(), i) > 0;
     EXPECT_EQ(std::isfinite(row[7]), quadrature) << i;                    // kl_quad
+    EXPECT_EQ(std::isfinite(row[15]), quadrature) << i;                   // kl_score_integral
     EXPECT_EQ(std::isfinite(row[8]) && std::isfinite(row[9]), quadrature) << i;  // error, mass
     EXPECT_EQ(std::isfinite(row[5]) && std::isfinite(row[6]), ode) << i;  // kl_ode, kl_ode_se
     EXPECT_EQ(std::isfinite(row[10]), quadrature || ode) << i;            // kl_flags
@@ -201,9 +177,18 @@ TEST_F(Cli, RunWritesTheResultsContract) {
   }
   expected.push_back("densities/snapshots.csv");
   for (const char* name : {"eigenvalues.npy", "model/A.npy", "model/U.npy", "model/W.npy", "model/b.npy",
-                           "model/frequencies.npy", "model/model.json", "model/tau.npy", "train.npy"})
+                           "model/frequencies.npy", "model/model.json", "model/tau.npy"})
     expected.push_back(name);
+  // The plots with their gnuplot scripts and data (scripts/bootstrap.sh installs gnuplot).
+  for (const char* stem : {"densities", "kl", "losses"}) {
+    for (const char* extension : {".dat", ".gp", ".png"}) expected.push_back(std::string("plots/") + stem + extension);
+  }
+  expected.push_back("train.npy");
   EXPECT_EQ(names, expected);
+  const auto record = nlohmann::json::parse(read(out / "config.json"));
+  EXPECT_EQ(record["plots"]["files"], nlohmann::json::parse(R"(["losses.png", "kl.png", "densities.png"])"))
+      << record["plots"].dump();
+  EXPECT_EQ(read(out / "plots" / "kl.png").compare(0, 8, "\x89PNG\r\n\x1a\n"), 0);
 
   // A results folder's config.json reproduces the run.
   const fs::path again = dir_ / "again";

@@ -8,6 +8,7 @@
 #include <oneapi/tbb/task_arena.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -317,6 +318,120 @@ TEST(Integrate, BitwiseIdenticalAcrossThreadCounts) {
   for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(a.stats[i].accepted, b.stats[i].accepted);
   EXPECT_EQ(a.total_rhs_evaluations, b.total_rhs_evaluations);
   EXPECT_TRUE(a.all_succeeded());
+}
+
+// ------------------------------------------------------------------ StepSharing::per_chunk
+
+// Rates 0.1 .. 100 (as in EachTrajectoryChoosesItsOwnSteps), 3 chunks of 5.
+Matrix decay_rows(std::size_t n) {
+  Matrix y0(n, 2);
+  for (std::size_t i = 0; i < n; ++i) {
+    y0(i, 0) = 1.0 + 0.1 * static_cast<double>(i % 3);
+    y0(i, 1) = 0.1 * std::pow(10.0, 0.25 * static_cast<double>(i % 13));  // 0.1 .. 100
+  }
+  return y0;
+}
+
+// (j) per_chunk: the chunk steps with the max of its rows' error norms, so
+// every row meets at least the per-trajectory accuracy: at rtol = atol = 1e-8
+// each row is within the same 1e-6 of exp(-k t) as per-trajectory stepping
+// (and the two agree within 2e-6). The chunk's rows share their step counts,
+// the count of the stiffest row in the chunk at least.
+TEST(Integrate, PerChunkSharingAgreesWithPerTrajectory) {
+  const std::size_t n = 15;
+  const Matrix y0 = decay_rows(n);
+  IntegrateOptions o = options_for("dopri5", 0.0, 1.0);
+  o.controller.rtol = o.controller.atol = 1e-8;
+  o.chunk = 5;
+  const IntegrateResult own = integrate(decay_field, y0, o);
+  o.sharing = StepSharing::per_chunk;
+  const IntegrateResult shared = integrate(decay_field, y0, o);
+  ASSERT_TRUE(shared.all_succeeded()) << shared.failure_summary();
+  for (std::size_t i = 0; i < n; ++i) {
+    const double exact = y0(i, 0) * std::exp(-y0(i, 1));
+    EXPECT_NEAR(shared.final_state(i, 0), exact, 1e-6) << "row " << i;
+    EXPECT_NEAR(shared.final_state(i, 0), own.final_state(i, 0), 2e-6) << "row " << i;
+    const std::size_t first = i / 5 * 5;
+    EXPECT_EQ(shared.stats[i].accepted, shared.stats[first].accepted) << "row " << i;
+    EXPECT_EQ(shared.stats[i].rejected, shared.stats[first].rejected) << "row " << i;
+    EXPECT_EQ(shared.stats[i].rhs_evaluations, shared.stats[first].rhs_evaluations) << "row " << i;
+  }
+  for (std::size_t c = 0; c < 3; ++c) {
+    std::size_t stiffest = 0;
+    for (std::size_t i = 5 * c; i < 5 * c + 5; ++i) stiffest = std::max(stiffest, own.stats[i].accepted);
+    // The shared step is never larger than the stiffest row's own choice would
+    // be at the same error; allow 20% for the differing step histories.
+    EXPECT_GE(static_cast<double>(shared.stats[5 * c].accepted), 0.8 * static_cast<double>(stiffest)) << c;
+  }
+  // One-row chunks: per_chunk is exactly per-trajectory stepping.
+  o.chunk = 1;
+  const IntegrateResult single = integrate(decay_field, y0, o);
+  EXPECT_EQ(single.final_state, own.final_state);
+  for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(single.stats[i].accepted, own.stats[i].accepted);
+}
+
+// (k) per_chunk: every field call sees one time for all its rows (what the
+// random-feature kernel shares), and results are bitwise identical for 1 and 2 threads.
+TEST(Integrate, PerChunkSharingOneTimePerCallAndThreadIndependent) {
+  const std::size_t n = 200;
+  const Matrix y0 = decay_rows(n);
+  std::atomic<int> mixed_calls{0};
+  VectorField field = [&](std::span<const double> t, MatrixView y, std::span<double> dy) {
+    for (std::size_t r = 1; r < t.size(); ++r)
+      if (t[r] != t[0]) ++mixed_calls;
+    decay_field(t, y, dy);
+  };
+  IntegrateOptions o = options_for("tsit5", 0.0, 2.0);
+  o.sharing = StepSharing::per_chunk;
+  o.initial_step = 1e-3;  // the automatic first step probes each row at its own trial time
+  o.chunk = 16;
+  o.save_at = {0.5, 1.5};
+  auto run = [&](int threads) {
+    IntegrateResult r;
+    tbb::task_arena(threads).execute([&] { r = integrate(field, y0, o); });
+    return r;
+  };
+  const IntegrateResult a = run(1), b = run(2);
+  EXPECT_EQ(mixed_calls.load(), 0);
+  ASSERT_TRUE(a.all_succeeded()) << a.failure_summary();
+  EXPECT_EQ(a.final_state, b.final_state);
+  for (std::size_t k = 0; k < a.saved.size(); ++k) EXPECT_EQ(a.saved[k], b.saved[k]);
+  for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(a.stats[i].accepted, b.stats[i].accepted);
+  EXPECT_EQ(a.total_rhs_evaluations, b.total_rhs_evaluations);
+  // Defaults (rtol = atol = 1e-6) over [0, 2]: within 1e-4 of exp(-2 k).
+  for (std::size_t i = 0; i < n; i += 7) EXPECT_NEAR(a.final_state(i, 0), y0(i, 0) * std::exp(-2.0 * y0(i, 1)), 1e-4);
+}
+
+// (l) per_chunk failures stay per row: a row whose field turns NaN stops
+// there; the rest of its chunk goes on to t1 and keeps its accuracy.
+TEST(Integrate, PerChunkSharingDropsOnlyTheFailingRow) {
+  VectorField field = [](std::span<const double> t, MatrixView y, std::span<double> dy) {
+    for (std::size_t r = 0; r < y.rows; ++r) {
+      dy[2 * r] = (y(r, 1) == 3.0 && t[r] > 0.5) ? std::numeric_limits<double>::quiet_NaN() : -y(r, 0);
+      dy[2 * r + 1] = 0.0;
+    }
+  };
+  Matrix y0(6, 2);
+  for (std::size_t i = 0; i < 6; ++i) {
+    y0(i, 0) = 1.0;
+    y0(i, 1) = static_cast<double>(i);
+  }
+  IntegrateOptions o = options_for("dopri5", 0.0, 1.0);
+  o.sharing = StepSharing::per_chunk;
+  const IntegrateResult r = integrate(field, y0, o);
+  for (std::size_t i = 0; i < 6; ++i) {
+    if (i == 3) continue;
+    EXPECT_EQ(r.stats[i].status, TrajectoryStatus::success) << i;
+    EXPECT_NEAR(r.final_state(i, 0), std::exp(-1.0), 1e-5) << i;
+  }
+  ASSERT_EQ(r.stats[3].status, TrajectoryStatus::non_finite);
+  EXPECT_LE(r.stats[3].failure_time, 0.5);
+  EXPECT_GT(r.stats[3].failure_time, 0.0);
+  EXPECT_NEAR(r.final_state(3, 0), std::exp(-r.stats[3].failure_time), 1e-5);
+  EXPECT_LT(r.stats[3].accepted, r.stats[0].accepted);
+  EXPECT_NE(r.failure_summary().find("trajectory 3 non_finite"), std::string::npos) << r.failure_summary();
+  expect_invalid([] { parse_step_sharing("per_batch"); }, "sharing");
+  EXPECT_EQ(parse_step_sharing(to_string(StepSharing::per_chunk)), StepSharing::per_chunk);
 }
 
 // (i) Misuse throws InvalidArgument naming the field.

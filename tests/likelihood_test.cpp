@@ -276,22 +276,78 @@ TEST(Likelihood, RandomFeatureScoreMatchesNaiveLoops) {
   }
 }
 
+// Rows at one time share b + U e(t) (kernels/random_feature_rows.hpp): the
+// same fma chain split at the embedding, so each row must equal, bitwise, the
+// same row evaluated alone (the per-row path). Runs of 11, 3, 2 rows at a time
+// cover the 8-, 4-, 2- and 1-row passes, a time change inside a call and a
+// return to an earlier time.
+TEST(Likelihood, RandomFeatureScoreSharedTimeIsBitwiseThePerRowPath) {
+  std::vector<double> t(11, 0.37);
+  t.insert(t.end(), 3, 2.5);
+  t.insert(t.end(), 2, 0.37);
+  const std::size_t n = t.size();
+  for (const Activation a : {Activation::relu, Activation::silu}) {
+    for (const std::size_t d : {1u, 2u, 3u, 5u}) {
+      const RandomFeatures rf = small_features(300, d, a, 3, d == 3);  // d = 3: linear embedding
+      const Matrix A = random_A(d, 300, 5.0);
+      const DsmSetup setup = ou_setup(Weighting::sigma2, OutputScale::inv_sigma);
+      const ScoreDivergenceField field = random_feature_score(rf, A, setup);
+      const Matrix X = spread_points(n, d, 2.0, 12);
+      std::vector<double> score(n * d), div(n);
+      field(t, X, score, div);
+      for (std::size_t r = 0; r < n; ++r) {
+        std::vector<double> s1(d), d1(1);
+        field(std::span<const double>(&t[r], 1), MatrixView{X.row(r).data(), 1, d}, s1, d1);
+        EXPECT_EQ(d1[0], div[r]) << to_string(a) << " d " << d << " row " << r;
+        for (std::size_t j = 0; j < d; ++j) EXPECT_EQ(s1[j], score[r * d + j]) << to_string(a) << " d " << d << " row " << r;
+      }
+    }
+  }
+}
+
+// StepSharing::per_chunk (a chunk's points share time and step, the error
+// norm is the chunk's max) is at least as accurate as per-point steps: the
+// analytic log p_{t_min} within the same 1e-5 at rtol = atol = 1e-8, and the
+// two solves agree within 2e-5.
+TEST(Likelihood, PerChunkSharingRecoversAnalyticDensity) {
+  const GaussianMixture g = mixture_2d();
+  const Schedule s = default_schedule(ScheduleKind::ou);
+  const Matrix X = spread_points(30, 2, 2.5, 3);
+  LikelihoodOptions o = tight();
+  use_exact_terminal(o, g, s);
+  o.chunk = 8;
+  o.sharing = StepSharing::per_trajectory;
+  const LikelihoodResult own = log_likelihood(s, mixture_score(g, s), X, o);
+  o.sharing = StepSharing::per_chunk;
+  const LikelihoodResult shared = log_likelihood(s, mixture_score(g, s), X, o);
+  ASSERT_TRUE(shared.all_succeeded()) << shared.failure_summary();
+  const std::vector<double> ref = diffused_log_density(g, s, s.t_min, X);
+  for (std::size_t i = 0; i < X.rows(); ++i) {
+    EXPECT_NEAR(shared.log_p[i], ref[i], exact_score_tolerance) << "point " << i;
+    EXPECT_NEAR(shared.log_p[i], own.log_p[i], 2 * exact_score_tolerance) << "point " << i;
+    EXPECT_EQ(shared.stats[i].accepted, shared.stats[i / 8 * 8].accepted) << "point " << i;
+  }
+}
+
 TEST(Likelihood, RandomFeatureLogLikelihoodIsBitwiseIdenticalForAnyThreadCount) {
   const std::size_t m = 256, d = 2;
   const RandomFeatures rf = small_features(m, d, Activation::relu);
   const Matrix A = random_A(d, m, 3.0);
   const DsmSetup setup = ou_setup();
   const Matrix X = spread_points(300, d, 2.0, 10);
-  LikelihoodOptions o;
-  o.chunk = 16;  // several chunks per thread
-  LikelihoodResult r1, r2;
-  tbb::task_arena one(1), two(2);
-  one.execute([&] { r1 = log_likelihood(setup.schedule, random_feature_score(rf, A, setup), X, o); });
-  two.execute([&] { r2 = log_likelihood(setup.schedule, random_feature_score(rf, A, setup), X, o); });
-  ASSERT_TRUE(r1.all_succeeded()) << r1.failure_summary();
-  EXPECT_EQ(std::memcmp(r1.log_p.data(), r2.log_p.data(), r1.log_p.size() * sizeof(double)), 0);
-  EXPECT_TRUE(r1.latent == r2.latent);
-  EXPECT_EQ(r1.total_rhs_evaluations, r2.total_rhs_evaluations);
+  for (const StepSharing sharing : {StepSharing::per_trajectory, StepSharing::per_chunk}) {
+    LikelihoodOptions o;
+    o.chunk = 16;  // several chunks per thread
+    o.sharing = sharing;
+    LikelihoodResult r1, r2;
+    tbb::task_arena one(1), two(2);
+    one.execute([&] { r1 = log_likelihood(setup.schedule, random_feature_score(rf, A, setup), X, o); });
+    two.execute([&] { r2 = log_likelihood(setup.schedule, random_feature_score(rf, A, setup), X, o); });
+    ASSERT_TRUE(r1.all_succeeded()) << r1.failure_summary();
+    EXPECT_EQ(std::memcmp(r1.log_p.data(), r2.log_p.data(), r1.log_p.size() * sizeof(double)), 0) << to_string(sharing);
+    EXPECT_TRUE(r1.latent == r2.latent) << to_string(sharing);
+    EXPECT_EQ(r1.total_rhs_evaluations, r2.total_rhs_evaluations) << to_string(sharing);
+  }
 }
 
 // ------------------------------------------------------------------ Hutchinson

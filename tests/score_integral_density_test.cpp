@@ -106,6 +106,11 @@ TEST(ScoreIntegralDensity, RejectsMisuseAndNonFiniteScores) {
   o.panels = 10;
   const ScoreIntegralDensity density(target.score, 0.1, o);
   expect_invalid([&] { density.log_density(std::vector<double>{std::numeric_limits<double>::quiet_NaN()}); }, "x");
+  // The default window is [-10, 10]: one width beyond it is the limit (a far
+  // query would cost distance / panel width evaluations).
+  EXPECT_NO_THROW(density.log_density(std::vector<double>{29.9, -29.9}));
+  expect_invalid([&] { density.log_density(std::vector<double>{30.5}); }, "x");
+  expect_invalid([&] { density.log_density(std::vector<double>{-1e9}); }, "x");
   const ScoreField broken = [](std::span<const double>, MatrixView x, std::span<double> out) {
     for (std::size_t i = 0; i < x.rows; ++i) out[i] = x(i, 0) > 3.0 ? std::numeric_limits<double>::infinity() : 0.0;
   };

@@ -19,8 +19,12 @@ Modes:
              timed on --per-point points and extrapolated to all.
 Each prints time, nfev (right-hand-side calls; for batch one call evaluates
 all points) and the agreement with gengap's log p (max and mean |difference|).
---reference K adds a tight solve (DOP853, rtol = atol = 1e-10) of the first K
-points: the error of both methods against it, i.e. accuracy at equal tolerance.
+Work-precision: the benchmark writes reference.npy, a tight gengap solve
+(dopri5, rtol = atol = 1e-10, per-point steps) of the first points; every run
+reports its max and mean |log p - reference| on those points (so runs at
+several --rtol can be compared with gengap at matched accuracy).
+--reference K re-solves the first K points with SciPy DOP853 at 1e-10 one by
+one, to check that reference independently.
 
 Reads what the benchmark writes (run it first) into --dir (default
 $GENGAP_LIKELIHOOD_PEER_DIR, else $TMPDIR/gengap_likelihood_peer):
@@ -47,11 +51,13 @@ def parse_arguments():
                    help="folder the benchmark wrote (default: $GENGAP_LIKELIHOOD_PEER_DIR or %(default)s)")
     p.add_argument("--dims", default="1,2", help="comma-separated d to run (default: %(default)s)")
     p.add_argument("--threads", type=int, default=1, help="OpenBLAS/OpenMP threads (default: %(default)s)")
-    p.add_argument("--rtol", type=float, default=1e-5)
-    p.add_argument("--atol", type=float, default=1e-5)
+    p.add_argument("--rtol", default="1e-5",
+                   help="comma-separated tolerances, each run with atol = rtol unless --atol (default: %(default)s)")
+    p.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (0: equal to each rtol)")
     p.add_argument("--batch-points", type=int, default=0, help="points in the batch solve (0: all)")
     p.add_argument("--per-point", type=int, default=20, help="points solved one by one (0: skip)")
-    p.add_argument("--reference", type=int, default=0, help="points solved with DOP853 at 1e-10 (0: skip)")
+    p.add_argument("--reference", type=int, default=0,
+                   help="points solved one by one with DOP853 at 1e-10, checked against gengap's reference.npy (0: skip)")
     return p.parse_args()
 
 
@@ -161,7 +167,7 @@ def agreement(ours, theirs):
 
 def main():
     print(f"SciPy solve_ivp likelihood peer: numpy {np.__version__}, {ARGS.threads} thread(s), "
-          f"rtol={ARGS.rtol:g} atol={ARGS.atol:g}")
+          f"rtol={ARGS.rtol} atol={ARGS.atol or 'rtol'}")
     for d in (int(v) for v in ARGS.dims.split(",")):
         folder = os.path.join(ARGS.dir, f"d{d}")
         if not os.path.isdir(folder):
@@ -174,19 +180,33 @@ def main():
         print(f"d={d}: {n} points, m={model.m}; gengap: mean log p {np.nanmean(gengap):.6f}, "
               f"{gengap_evaluations.mean():.0f} evaluations per point")
 
+        reference_path = os.path.join(folder, "reference.npy")
+        reference = np.load(reference_path) if os.path.exists(reference_path) else None
+
+        def versus_reference(values):
+            if reference is None:
+                return ""
+            k = min(len(reference), len(values))
+            return f"; vs reference ({k} points): {agreement(values[:k], reference[:k])}"
+
         nb = ARGS.batch_points or n
-        start, cpu = time.perf_counter(), time.process_time()
-        log_p, nfev, ok = solve(model, x[:nb], "RK45", ARGS.rtol, ARGS.atol)
-        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-        print(f"  batch RK45 ({nb} points as one ODE): {seconds:.2f} s (CPU {cpu:.2f} s), nfev {nfev} "
-              f"(each call evaluates all {nb} points: {nfev} evaluations per point), success {ok}; "
-              f"vs gengap: {agreement(log_p, gengap[:nb])}; mean log p {log_p.mean():.6f}")
+        for rtol in (float(v) for v in ARGS.rtol.split(",")):
+            atol = ARGS.atol or rtol
+            start, cpu = time.perf_counter(), time.process_time()
+            log_p, nfev, ok = solve(model, x[:nb], "RK45", rtol, atol)
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+            print(f"  batch RK45 rtol={rtol:g} atol={atol:g} ({nb} points as one ODE): {seconds:.2f} s "
+                  f"(CPU {cpu:.2f} s), nfev {nfev} (each call evaluates all {nb} points: {nfev} evaluations "
+                  f"per point), success {ok}; vs gengap: {agreement(log_p, gengap[:nb])}{versus_reference(log_p)}; "
+                  f"mean log p {log_p.mean():.6f}", flush=True)
+        rtol = float(ARGS.rtol.split(",")[-1])
+        atol = ARGS.atol or rtol
 
         per_point = {}
         if ARGS.per_point > 0:
             k = min(ARGS.per_point, n)
             start, cpu = time.perf_counter(), time.process_time()
-            results = [solve(model, x[i: i + 1], "RK45", ARGS.rtol, ARGS.atol) for i in range(k)]
+            results = [solve(model, x[i: i + 1], "RK45", rtol, atol) for i in range(k)]
             seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
             per_point = {i: r[0][0] for i, r in enumerate(results)}
             nfev = np.array([r[1] for r in results])
@@ -195,20 +215,15 @@ def main():
                   f"{seconds / k * 1e3:.1f} ms per point "
                   f"(extrapolated to {n} points: {seconds / k * n:.0f} s), nfev per point {nfev.mean():.0f} "
                   f"(gengap on the same points: {gengap_evaluations[:k].mean():.0f}); "
-                  f"vs gengap: {agreement(values, gengap[:k])}")
+                  f"vs gengap: {agreement(values, gengap[:k])}{versus_reference(values)}", flush=True)
 
         if ARGS.reference > 0:
             k = min(ARGS.reference, n)
             start = time.perf_counter()
-            reference = np.array([solve(model, x[i: i + 1], "DOP853", 1e-10, 1e-10)[0][0] for i in range(k)])
+            dop853 = np.array([solve(model, x[i: i + 1], "DOP853", 1e-10, 1e-10)[0][0] for i in range(k)])
             seconds = time.perf_counter() - start
-            print(f"  reference DOP853 1e-10 ({k} points, {seconds:.1f} s): |error| gengap "
-                  f"{agreement(gengap[:k], reference)}; batch {agreement(log_p[:k], reference)}", end="")
-            if per_point:
-                kk = min(k, len(per_point))
-                print(f"; per-point {agreement(np.array([per_point[i] for i in range(kk)]), reference[:kk])}",
-                      end="")
-            print()
+            print(f"  DOP853 1e-10 one by one ({k} points, {seconds:.1f} s) vs gengap's reference: "
+                  f"{agreement(dop853, reference[:k]) if reference is not None else 'no reference.npy'}", flush=True)
 
 
 if __name__ == "__main__":

@@ -241,6 +241,13 @@ class Model:
         v = self.prior_variance()
         return -0.5 * end[:n] ** 2 / v - 0.5 * math.log(2.0 * math.pi * v) + end[n:]
 
+    def score(self, x, k, t):
+        """s_A(x, t) of saved A[k] at one time t (d = 1)."""
+        tt = np.full(len(x), t)
+        sigma = np.sqrt(self.schedule.mean_and_variance(tt)[1])
+        z = np.outer(x, self.W[:, 0]) + self.embed(tt) @ self.U.T + self.b
+        return self.c(tt, sigma) / self.m * (self.act(z) @ self.A[k][0])
+
     def point_losses(self, x0, t, eps):
         """lambda(t)/2 |s_A(x_t, t) + eps/sigma_t|^2 for every saved A: (k, N)."""
         mu, sigma2 = self.schedule.mean_and_variance(t)
@@ -286,7 +293,8 @@ def check_kl(out, config, curves, model, rows):
     with open(os.path.join(out, "config.json")) as f:
         summary = json.load(f)["summary"]
     for column in ("kl_ode", "kl_ode_se", "kl_quad", "kl_quad_error", "kl_mass", "kl_flags",
-                   "kl_ode_evaluations", "kl_quad_evaluations", "kl_ode_failed", "kl_quad_nodes"):
+                   "kl_ode_evaluations", "kl_quad_evaluations", "kl_ode_failed", "kl_quad_nodes",
+                   "kl_score_integral"):
         if column not in curves:
             fail(f"curves.csv lacks column {column!r}")
     points = len(curves["tau"])
@@ -295,6 +303,8 @@ def check_kl(out, config, curves, model, rows):
     for i in range(points):
         if np.isfinite(curves["kl_quad"][i]) != (i in quad_rows):
             fail(f"kl_quad at row {i}: present={np.isfinite(curves['kl_quad'][i])}, expected {i in quad_rows}")
+        if np.isfinite(curves["kl_score_integral"][i]) != (i in quad_rows and kl["score_integral"]):
+            fail(f"kl_score_integral at row {i}: present={np.isfinite(curves['kl_score_integral'][i])}")
         if np.isfinite(curves["kl_ode"][i]) != (i in ode_rows):
             fail(f"kl_ode at row {i}: present={np.isfinite(curves['kl_ode'][i])}, expected {i in ode_rows}")
         if i in quad_rows or i in ode_rows:
@@ -336,6 +346,20 @@ def check_kl(out, config, curves, model, rows):
           f"SciPy {kl_numpy:.5f} (mass on [{lo:.3g}, {hi:.3g}] {mass_numpy:.5f}); Monte Carlo "
           f"{curves['kl_ode'][row]:.5f} +- {curves['kl_ode_se'][row]:.5f}")
     ok = abs(curves["kl_quad"][row] - kl_numpy) <= tolerance
+
+    if kl["score_integral"]:
+        # The paper's density (11): the score at t_min integrated in x on a fine
+        # grid (cumulative trapezoid, h = 2.5e-4: error ~h^2 |s'| ~ 1e-6 per unit
+        # length), normalised on the window; then the same Simpson KL.
+        fine = np.linspace(lo, hi, 100 * 800 + 1)
+        s_fine = model.score(fine, k, t_min)
+        F = np.concatenate([[0.0], np.cumsum(0.5 * (s_fine[1:] + s_fine[:-1]) * np.diff(fine))])
+        F_nodes = F[::100]
+        log_z = np.log(np.sum(simpson * np.exp(F_nodes - F_nodes.max()))) + F_nodes.max()
+        kl_paper = float(np.sum(simpson * np.exp(log_p0) * (log_p0 - (F_nodes - log_z))))
+        program = curves["kl_score_integral"][row]
+        print(f"  KL with the paper's score-integral density: program {program:.5f}, NumPy {kl_paper:.5f}")
+        ok &= abs(program - kl_paper) <= 0.01 * max(1.0, abs(kl_paper))
 
     snapshot = np.load(os.path.join(out, "densities", f"snapshot_{k}.npy"))
     if snapshot.ndim != 2 or snapshot.shape[1] != 3 or np.any(np.diff(snapshot[:, 0]) <= 0):

@@ -1,0 +1,50 @@
+#pragma once
+// Running the gengap program from tests (GENGAP_CLI_PATH) as a user does:
+// through the shell, capturing exit code, stdout and stderr.
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#ifndef GENGAP_CLI_PATH
+#error "command-line tests need the gengap_cli target (GENGAP_CLI_PATH)"
+#endif
+
+namespace gengap::testing_cli {
+
+struct Outcome {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+inline std::string read(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Runs `gengap <arguments>` through the shell (arguments are trusted test
+// strings), with `environment` ("NAME=value ...") prepended; stdout and stderr
+// go through files in `scratch`, removed afterwards. GENGAP_BLAS_REEXECUTED is
+// cleared so that the program makes its own OpenBLAS decision.
+inline Outcome run_gengap(const std::filesystem::path& scratch, const std::string& arguments,
+                          const std::string& environment = "") {
+  const std::filesystem::path out = scratch / "stdout.txt", err = scratch / "stderr.txt";
+  const std::string command = "env -u GENGAP_BLAS_REEXECUTED " + environment + " '" + GENGAP_CLI_PATH + "' " +
+                              arguments + " >'" + out.string() + "' 2>'" + err.string() + "'";
+  const int status = std::system(command.c_str());
+  Outcome o;
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  o.out = read(out);
+  o.err = read(err);
+  std::filesystem::remove(out);
+  std::filesystem::remove(err);
+  return o;
+}
+
+}  // namespace gengap::testing_cli
