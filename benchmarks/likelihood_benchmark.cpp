@@ -10,7 +10,15 @@
 // scale 30, sphere init, ou schedule T = 5, t_min = 1e-3) trained by the exact
 // gradient flow on n = 1000 samples x K = 64 DSM draws, taken at the geometric
 // mean of its eigen-timescales (the middle of S1's tau grid); dopri5 with
-// rtol = atol = 1e-5, 1 and 2 threads (TBB arena). Counters: evaluations per
+// rtol = atol = 1e-5 and the likelihood's default step sharing, 1 and 2
+// threads (TBB arena); then a work-precision sweep: per-point vs per-chunk
+// steps, chunk 8..64, rtol = atol = 1e-3..1e-7 (GENGAP_LIKELIHOOD_POINTS
+// overrides the 10^4 points, e.g. 2000 for the sweep). err_max / err_mean:
+// |log p - reference| over the first 200 points, the reference a tight solve
+// (dopri5, rtol = atol = 1e-10, per-point steps; minutes, so cached in the
+// peer folder as reference.npy with reference_x.npy). Compare configurations
+// (and the SciPy peer) at matched error, not matched tolerance: the relu
+// kinks make the error fall only ~1/work here. Counters: evaluations per
 // point (mean and max; one evaluation = one right-hand side of one point),
 // point evaluations per second, failed points (items_per_second: points/s), and process_cpu_s: CPU seconds of all
 // threads (getrusage), which on a shared machine shows whether 2 threads do
@@ -18,9 +26,10 @@
 //
 // For the peer, the first run of each d writes into $GENGAP_LIKELIHOOD_PEER_DIR
 // (default $TMPDIR/gengap_likelihood_peer, TMPDIR defaulting to /tmp):
-// d<d>/model/ (saved-model format), d<d>/x.npy and gengap's answers
-// d<d>/logp.npy, d<d>/evaluations.npy. Then
-//   OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 benchmarks/peers/likelihood_scipy.py --threads 1
+// d<d>/model/ (saved-model format), d<d>/x.npy, d<d>/reference.npy and
+// gengap's answers at the default configuration d<d>/logp.npy,
+// d<d>/evaluations.npy. Then
+//   OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 benchmarks/peers/likelihood_scipy.py --threads 1 --rtol 1e-5,1e-6
 // (and --threads 2; run one benchmark at a time on an otherwise idle machine).
 #include <benchmark/benchmark.h>
 #include <oneapi/tbb/task_arena.h>

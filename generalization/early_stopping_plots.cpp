@@ -65,13 +65,16 @@ Figure early_stopping_loss_figure(const EarlyStoppingResult& r) {
 }
 
 Figure early_stopping_kl_figure(const EarlyStoppingResult& r) {
-  std::vector<double> ode(r.tau.size(), nan), ode_se(r.tau.size(), nan), quad(r.tau.size(), nan);
+  std::vector<double> ode(r.tau.size(), nan), ode_se(r.tau.size(), nan), quad(r.tau.size(), nan),
+      paper(r.tau.size(), nan);
   for (std::size_t i = 0; i < r.kl.size() && i < r.tau.size(); ++i) {
     ode[i] = r.kl[i].ode;
     quad[i] = r.kl[i].quad;
+    paper[i] = r.kl[i].score_integral;
   }
   ode = positive_or_missing(std::move(ode));
   quad = positive_or_missing(std::move(quad));
+  paper = positive_or_missing(std::move(paper));
   for (std::size_t i = 0; i < r.kl.size() && i < r.tau.size(); ++i) {
     if (std::isfinite(ode[i])) ode_se[i] = r.kl[i].ode_se;
   }
@@ -86,6 +89,11 @@ Figure early_stopping_kl_figure(const EarlyStoppingResult& r) {
     PlotSeries s = series("likelihood ODE, test samples (+- 1 SE)", r.tau, ode);
     s.y_error = ode_se;
     s.style = SeriesStyle::points;
+    kl.series.push_back(std::move(s));
+  }
+  if (any_finite(paper)) {
+    PlotSeries s = series("paper's density (score integral at t_min), quadrature", r.tau, paper);
+    s.style = SeriesStyle::lines;
     kl.series.push_back(std::move(s));
   }
   Figure figure;

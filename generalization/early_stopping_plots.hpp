@@ -6,7 +6,8 @@
 //   kl.png         KL(p_0 || p_theta(tau)) against tau (log-log): the ODE
 //                  Monte Carlo estimate with +- one standard error, and the
 //                  quadrature estimate (d = 1); non-positive estimates (Monte
-//                  Carlo noise near 0) are left out of the log axis
+//                  Carlo noise near 0) are left out of the log axis; and the
+//                  quadrature KL with the paper's score-integral density
 //   densities.png  learned p_theta vs target p_0 at the saved taus, one panel each
 // each with its .gp script and .dat data beside it. A figure with nothing to
 // draw (KL disabled, no snapshots) is skipped, and that figure's files from

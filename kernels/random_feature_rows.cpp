@@ -17,6 +17,7 @@
 #include <limits>
 #include <numbers>
 #include <string>
+#include <type_traits>
 
 #include "gengap/kernels/error.hpp"
 
@@ -82,19 +83,40 @@ void fused_rows(const Packed& P, std::size_t d, const double* in, Batch* spill, 
         for (std::size_t f = 0; f < F; ++f) z[r][f] = xsimd::fma(w[f], x, z[r][f]);
       }
     }
-    for (std::size_t f = 0; f < F; ++f) {
-      const Batch kappa = Batch::load_unaligned(P.kappa + j + f * width);
-      for (std::size_t r = 0; r < R; ++r) {
-        Batch value, derivative;
-        act::value_and_derivative(Act{}, z[r][f], value, derivative);
-        dv[r] = xsimd::fma(derivative, kappa, dv[r]);
-        z[r][f] = value;
-      }
-    }
-    for (std::size_t k = 0; k < dims; ++k) {
+    if constexpr (std::is_same_v<Act, act::Relu>) {
+      // relu: masked adds instead of max, 0/1 select and fma (4 instead of 6
+      // vector ops per feature batch and row once the embedding is shared).
+      // act'(z) kappa + dv = dv + kappa where z > 0 (exact either way), and
+      // a max(z, 0) + s = fma(a, z, s) where z > 0, else s.
+      xsimd::batch_bool<double> on[R][F];
       for (std::size_t f = 0; f < F; ++f) {
-        const Batch a = Batch::load_unaligned(P.A + k * M + j + f * width);
-        for (std::size_t r = 0; r < R; ++r) s(r, k) = xsimd::fma(a, z[r][f], s(r, k));
+        const Batch kappa = Batch::load_unaligned(P.kappa + j + f * width);
+        for (std::size_t r = 0; r < R; ++r) {
+          on[r][f] = z[r][f] > Batch(0.0);
+          dv[r] = xsimd::select(on[r][f], dv[r] + kappa, dv[r]);
+        }
+      }
+      for (std::size_t k = 0; k < dims; ++k) {
+        for (std::size_t f = 0; f < F; ++f) {
+          const Batch a = Batch::load_unaligned(P.A + k * M + j + f * width);
+          for (std::size_t r = 0; r < R; ++r) s(r, k) = xsimd::select(on[r][f], xsimd::fma(a, z[r][f], s(r, k)), s(r, k));
+        }
+      }
+    } else {
+      for (std::size_t f = 0; f < F; ++f) {
+        const Batch kappa = Batch::load_unaligned(P.kappa + j + f * width);
+        for (std::size_t r = 0; r < R; ++r) {
+          Batch value, derivative;
+          act::value_and_derivative(Act{}, z[r][f], value, derivative);
+          dv[r] = xsimd::fma(derivative, kappa, dv[r]);
+          z[r][f] = value;
+        }
+      }
+      for (std::size_t k = 0; k < dims; ++k) {
+        for (std::size_t f = 0; f < F; ++f) {
+          const Batch a = Batch::load_unaligned(P.A + k * M + j + f * width);
+          for (std::size_t r = 0; r < R; ++r) s(r, k) = xsimd::fma(a, z[r][f], s(r, k));
+        }
       }
     }
   }

@@ -172,7 +172,8 @@ ScoreDivergenceField random_feature_score(const RandomFeatures& rf, const Matrix
     const std::size_t n = t.size();
     const auto block = [&](std::size_t begin, std::size_t end) {
       double c[serial_rows];
-      for (std::size_t r = begin; r < end; ++r) c[r - begin] = setup.c(t[r]);
+      for (std::size_t r = begin; r < end; ++r)  // c(t) once per run of equal times (StepSharing::per_chunk)
+        c[r - begin] = r > begin && t[r] == t[r - 1] ? c[r - 1 - begin] : setup.c(t[r]);
       const std::size_t d = rows->dim();
       rows->evaluate(MatrixView{x.data + begin * x.cols, end - begin, x.cols}, t.subspan(begin, end - begin),
                      {c, end - begin}, score.subspan(begin * d, (end - begin) * d),

@@ -31,6 +31,7 @@ EarlyStoppingResult synthetic_result() {
     KlRow row;
     row.evaluated = true;
     row.quad = 2.0 / (1 + i);
+    row.score_integral = 3.0 / (1 + i);
     if (i % 2 == 0) {
       row.ode = (i == 4) ? -0.01 : 2.1 / (1 + i);
       row.ode_se = 0.02;
@@ -70,11 +71,13 @@ TEST(EarlyStoppingPlots, KlFigureDropsNonPositiveEstimatesAndKeepsErrors) {
   const EarlyStoppingResult r = synthetic_result();
   const Figure f = early_stopping_kl_figure(r);
   ASSERT_EQ(f.panels.size(), 1u);
-  ASSERT_EQ(f.panels[0].series.size(), 2u);
+  ASSERT_EQ(f.panels[0].series.size(), 3u);
   const PlotSeries& quad = f.panels[0].series[0];
   const PlotSeries& ode = f.panels[0].series[1];
+  const PlotSeries& paper = f.panels[0].series[2];
   for (std::size_t i = 0; i < r.tau.size(); ++i) {
     EXPECT_EQ(quad.y[i], r.kl[i].quad);
+    EXPECT_EQ(paper.y[i], r.kl[i].score_integral);
     if (i % 2 == 1 || i == 4) {
       EXPECT_TRUE(std::isnan(ode.y[i])) << i;  // not computed, or <= 0 on a log axis
       EXPECT_TRUE(std::isnan(ode.y_error[i])) << i;

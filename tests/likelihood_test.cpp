@@ -278,13 +278,14 @@ TEST(Likelihood, RandomFeatureScoreMatchesNaiveLoops) {
 
 // Rows at one time share b + U e(t) (kernels/random_feature_rows.hpp): the
 // same fma chain split at the embedding, so each row must equal, bitwise, the
-// same row evaluated alone (the per-row path). Runs of 11, 3, 2 rows at a time
-// cover the 8-, 4-, 2- and 1-row passes, a time change inside a call and a
-// return to an earlier time.
+// same row evaluated alone (the per-row path). Runs of 8, 4, 3 rows at a time
+// give shared 8-, 4-, 2- and 1-row passes, a time change inside a call and a
+// return to an earlier time; the last 5 rows (times 2.5, 0.37, ...) a mixed pass.
 TEST(Likelihood, RandomFeatureScoreSharedTimeIsBitwiseThePerRowPath) {
-  std::vector<double> t(11, 0.37);
-  t.insert(t.end(), 3, 2.5);
-  t.insert(t.end(), 2, 0.37);
+  std::vector<double> t(8, 0.37);
+  t.insert(t.end(), 4, 2.5);
+  t.insert(t.end(), 3, 0.37);
+  for (const double extra : {2.5, 0.37, 1.0, 0.37, 4.0}) t.push_back(extra);
   const std::size_t n = t.size();
   for (const Activation a : {Activation::relu, Activation::silu}) {
     for (const std::size_t d : {1u, 2u, 3u, 5u}) {
@@ -439,6 +440,8 @@ TEST(Likelihood, HutchinsonIsIndependentOfChunkingAndThreads) {
   h.probes = 4;
   h.distribution = ProbeDistribution::gaussian;
   LikelihoodOptions a, b;
+  // Per-point steps: with per_chunk sharing the chunk would set the steps.
+  a.sharing = b.sharing = StepSharing::per_trajectory;
   a.chunk = 64;
   b.chunk = 1;  // every point alone: its probes must not depend on its chunk
   LikelihoodResult ra, rb;
