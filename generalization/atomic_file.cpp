@@ -61,7 +61,8 @@ void ensure_directory(const std::filesystem::path& dir, std::string_view field) 
   }
 }
 
-void write_file_atomically(const std::filesystem::path& path, std::string_view content) {
+void replace_file_atomically(const std::filesystem::path& path,
+                             const std::function<void(const std::filesystem::path& temporary)>& produce) {
   const std::filesystem::path folder = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
   std::string pattern = (folder / (path.filename().string() + ".tmp.XXXXXX")).string();
   std::vector<char> name(pattern.begin(), pattern.end());
@@ -73,20 +74,17 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view c
   const mode_t mask = ::umask(0);
   ::umask(mask);
   if (::fchmod(fd, 0666 & ~mask) != 0) throw_write_error(path, errno);
-
-  const char* data = content.data();
-  std::size_t left = content.size();
-  while (left > 0) {
-    const ssize_t written = ::write(fd, data, left);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      throw_write_error(path, errno);
-    }
-    data += written;
-    left -= static_cast<std::size_t>(written);
-  }
-  if (::fsync(fd) != 0) throw_write_error(path, errno);
   if (temporary.close() != 0) throw_write_error(path, errno);
+
+  produce(std::filesystem::path(temporary.name()));
+
+  const int written_fd = ::open(temporary.name().c_str(), O_RDONLY);
+  if (written_fd < 0 || ::fsync(written_fd) != 0) {
+    const int error = errno;
+    if (written_fd >= 0) ::close(written_fd);
+    throw_write_error(path, error);
+  }
+  ::close(written_fd);
   if (::rename(temporary.name().c_str(), path.c_str()) != 0) throw_write_error(path, errno);
   temporary.release();
   // The rename itself is durable only once the folder's entry is on disk.
@@ -95,6 +93,27 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view c
     ::fsync(dir_fd);
     ::close(dir_fd);
   }
+}
+
+void write_file_atomically(const std::filesystem::path& path, std::string_view content) {
+  replace_file_atomically(path, [&](const std::filesystem::path& temporary) {
+    const int fd = ::open(temporary.c_str(), O_WRONLY | O_TRUNC);
+    if (fd < 0) throw_write_error(path, errno);
+    const char* data = content.data();
+    std::size_t left = content.size();
+    while (left > 0) {
+      const ssize_t written = ::write(fd, data, left);
+      if (written < 0) {
+        if (errno == EINTR) continue;
+        const int error = errno;
+        ::close(fd);
+        throw_write_error(path, error);
+      }
+      data += written;
+      left -= static_cast<std::size_t>(written);
+    }
+    if (::close(fd) != 0) throw_write_error(path, errno);
+  });
 }
 
 }  // namespace gengap

@@ -5,6 +5,7 @@
 // one, never a mix. Folders are created on demand with a one-line error that
 // names the offending field and the system's reason.
 #include <filesystem>
+#include <functional>
 #include <string_view>
 
 namespace gengap {
@@ -19,5 +20,13 @@ void ensure_directory(const std::filesystem::path& dir, std::string_view field =
 // temporary is removed, `path` is left as it was, and std::runtime_error
 // "cannot write '<path>': <strerror>" is thrown.
 void write_file_atomically(const std::filesystem::path& path, std::string_view content);
+
+// The same mechanism for content another writer produces (e.g. a program
+// rendering an image): `produce(temporary)` fills the temporary (created
+// empty, mode 0666 & ~umask, in path's folder) by name; then it is fsynced and
+// renamed over `path`. If `produce` throws, the temporary is removed, `path`
+// is left as it was and the exception propagates.
+void replace_file_atomically(const std::filesystem::path& path,
+                             const std::function<void(const std::filesystem::path& temporary)>& produce);
 
 }  // namespace gengap

@@ -112,22 +112,6 @@ std::filesystem::path folder_of(const std::filesystem::path& path) {
   return path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
 }
 
-// Unlinks a temporary unless released.
-class TemporaryPath {
- public:
-  explicit TemporaryPath(std::string name) : name_(std::move(name)) {}
-  ~TemporaryPath() {
-    if (!name_.empty()) ::unlink(name_.c_str());
-  }
-  TemporaryPath(const TemporaryPath&) = delete;
-  TemporaryPath& operator=(const TemporaryPath&) = delete;
-  const std::string& name() const { return name_; }
-  void release() { name_.clear(); }
-
- private:
-  std::string name_;
-};
-
 struct ProcessOutcome {
   int exit_code = -1;
   std::string output;  // stdout and stderr interleaved
@@ -199,14 +183,6 @@ bool has_png_signature(const std::string& path) {
   const std::size_t got = std::fread(head, 1, sizeof head, f);
   std::fclose(f);
   return got == sizeof head && std::memcmp(head, signature, sizeof head) == 0;
-}
-
-void fsync_path(const std::string& path, int flags) {
-  const int fd = ::open(path.c_str(), flags);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
 }
 
 }  // namespace
@@ -318,34 +294,18 @@ PlotFiles write_plot(const Figure& figure, const std::filesystem::path& png, con
   write_file_atomically(files.data, gnuplot_data(figure));
   write_file_atomically(files.script, gnuplot_script(figure, png));
 
-  std::string pattern = (folder_of(png) / (png.filename().string() + ".tmp.XXXXXX")).string();
-  std::vector<char> name(pattern.begin(), pattern.end());
-  name.push_back('\0');
-  const int fd = ::mkstemp(name.data());
-  if (fd < 0) throw std::runtime_error("cannot write '" + png.string() + "': " + std::strerror(errno));
-  ::close(fd);
-  TemporaryPath temporary(name.data());
-
-  const ProcessOutcome outcome =
-      run_process({options.gnuplot, "-e", "output=" + gnuplot_string(temporary.name()), files.script.string()});
-  if (outcome.exit_code != 0) {
-    throw std::runtime_error("gnuplot failed on '" + files.script.string() + "' (exit " +
-                             std::to_string(outcome.exit_code) + "): " + first_lines(outcome.output, 3));
-  }
-  if (!has_png_signature(temporary.name())) {
-    throw std::runtime_error("gnuplot wrote no PNG for '" + files.script.string() + "': " +
-                             first_lines(outcome.output, 3));
-  }
-  // mkstemp made the file 0600; the image is shared like any other result.
-  const mode_t mask = ::umask(0);
-  ::umask(mask);
-  ::chmod(temporary.name().c_str(), 0666 & ~mask);
-  fsync_path(temporary.name(), O_RDONLY);
-  if (::rename(temporary.name().c_str(), png.c_str()) != 0) {
-    throw std::runtime_error("cannot write '" + png.string() + "': " + std::strerror(errno));
-  }
-  temporary.release();
-  fsync_path(folder_of(png).string(), O_RDONLY | O_DIRECTORY);
+  replace_file_atomically(png, [&](const std::filesystem::path& temporary) {
+    const ProcessOutcome outcome =
+        run_process({options.gnuplot, "-e", "output=" + gnuplot_string(temporary.string()), files.script.string()});
+    if (outcome.exit_code != 0) {
+      throw std::runtime_error("gnuplot failed on '" + files.script.string() + "' (exit " +
+                               std::to_string(outcome.exit_code) + "): " + first_lines(outcome.output, 3));
+    }
+    if (!has_png_signature(temporary.string())) {
+      throw std::runtime_error("gnuplot wrote no PNG for '" + files.script.string() + "': " +
+                               first_lines(outcome.output, 3));
+    }
+  });
   return files;
 }
 

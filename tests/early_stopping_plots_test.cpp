@@ -98,7 +98,8 @@ TEST(EarlyStoppingPlots, NothingToDrawWithoutKlOrSnapshots) {
 }
 
 TEST(EarlyStoppingPlots, WritesThreePngsAndRemovesStaleFigures) {
-  if (!gnuplot_available()) GTEST_SKIP() << "gnuplot is not installed (scripts/bootstrap.sh installs it)";
+  // The test command installs gnuplot (scripts/bootstrap.sh): its absence is a failure, not a skip.
+  ASSERT_TRUE(gnuplot_available()) << "gnuplot is not installed (scripts/bootstrap.sh installs gnuplot-nox)";
   const fs::path dir = fs::temp_directory_path() / ("gengap_s1_plots_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   EarlyStoppingResult r = synthetic_result();

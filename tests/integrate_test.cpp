@@ -252,19 +252,30 @@ TEST(Integrate, MaxStepsFlaggedPerTrajectory) {
   EXPECT_NE(summary.find("max_steps"), std::string::npos) << summary;
 }
 
-TEST(Integrate, NonFiniteFieldStopsOnlyThatRow) {
-  // Column 1 carries the row id; the field turns NaN for id 3 once t > 0.5.
-  VectorField field = [](std::span<const double> t, MatrixView y, std::span<double> dy) {
+// dy/dt = -y in column 0; column 1 carries the row id and the field turns
+// NaN for id 3 once t > 0.5.
+VectorField nan_for_row_3_after_half() {
+  return [](std::span<const double> t, MatrixView y, std::span<double> dy) {
     for (std::size_t r = 0; r < y.rows; ++r) {
       dy[2 * r] = (y(r, 1) == 3.0 && t[r] > 0.5) ? std::numeric_limits<double>::quiet_NaN() : -y(r, 0);
       dy[2 * r + 1] = 0.0;
     }
   };
-  Matrix y0(6, 2);
-  for (std::size_t i = 0; i < 6; ++i) {
+}
+
+// Rows (1, id).
+Matrix decay_rows_with_ids(std::size_t n) {
+  Matrix y0(n, 2);
+  for (std::size_t i = 0; i < n; ++i) {
     y0(i, 0) = 1.0;
     y0(i, 1) = static_cast<double>(i);
   }
+  return y0;
+}
+
+TEST(Integrate, NonFiniteFieldStopsOnlyThatRow) {
+  const VectorField field = nan_for_row_3_after_half();
+  const Matrix y0 = decay_rows_with_ids(6);
   IntegrateOptions o = options_for("dopri5", 0.0, 1.0);
   o.save_at = {0.25, 0.9};
   const IntegrateResult r = integrate(field, y0, o);
@@ -405,17 +416,8 @@ TEST(Integrate, PerChunkSharingOneTimePerCallAndThreadIndependent) {
 // (l) per_chunk failures stay per row: a row whose field turns NaN stops
 // there; the rest of its chunk goes on to t1 and keeps its accuracy.
 TEST(Integrate, PerChunkSharingDropsOnlyTheFailingRow) {
-  VectorField field = [](std::span<const double> t, MatrixView y, std::span<double> dy) {
-    for (std::size_t r = 0; r < y.rows; ++r) {
-      dy[2 * r] = (y(r, 1) == 3.0 && t[r] > 0.5) ? std::numeric_limits<double>::quiet_NaN() : -y(r, 0);
-      dy[2 * r + 1] = 0.0;
-    }
-  };
-  Matrix y0(6, 2);
-  for (std::size_t i = 0; i < 6; ++i) {
-    y0(i, 0) = 1.0;
-    y0(i, 1) = static_cast<double>(i);
-  }
+  const VectorField field = nan_for_row_3_after_half();
+  const Matrix y0 = decay_rows_with_ids(6);
   IntegrateOptions o = options_for("dopri5", 0.0, 1.0);
   o.sharing = StepSharing::per_chunk;
   const IntegrateResult r = integrate(field, y0, o);

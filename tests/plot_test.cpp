@@ -76,7 +76,7 @@ class Plot : public testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
   void require_gnuplot() {
-    if (!gnuplot_available()) GTEST_SKIP() << "gnuplot is not installed (scripts/bootstrap.sh installs gnuplot-nox)";
+    ASSERT_TRUE(gnuplot_available()) << "gnuplot is not installed (scripts/bootstrap.sh installs gnuplot-nox)";
   }
   fs::path dir_;
 };
