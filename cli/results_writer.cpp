@@ -35,16 +35,22 @@ void append_row(std::string& csv, std::span<const double> row) {
 std::string curves_csv(const EarlyStoppingResult& r) {
   std::string csv =
       "tau,loss_train,loss_pop,gap,norm_growth,kl_ode,kl_ode_se,kl_quad,kl_quad_error,kl_mass,kl_flags,"
-      "kl_ode_evaluations,kl_quad_evaluations,kl_ode_failed,kl_quad_nodes,kl_score_integral\n";
+      "kl_ode_evaluations,kl_quad_evaluations,kl_ode_failed,kl_quad_nodes,kl_score_integral,"
+      "score_matching,likelihood_bound,optimization_error,optimization_bound,loss_train_second,monte_carlo_error,"
+      "rademacher,theorem_tau4_mn,theorem_tau3_m2,theorem_inv_tau,theorem_inv_m\n";
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   for (std::size_t i = 0; i < r.tau.size(); ++i) {
     const KlRow kl = i < r.kl.size() ? r.kl[i] : KlRow{};
+    const BoundRow b = i < r.bounds.rows.size() ? r.bounds.rows[i] : BoundRow{};
     // Counts are NaN, not 0, where the KL was not computed.
     const auto count = [&](std::size_t c) { return kl.evaluated ? static_cast<double>(c) : nan; };
     const double row[] = {r.tau[i],           r.loss_train[i],     r.loss_pop[i],       r.gap[i],
                           r.norm_growth[i],   kl.ode,              kl.ode_se,           kl.quad,
                           kl.quad_error,      kl.mass,             count(kl.flags),     kl.ode_evaluations,
-                          kl.quad_evaluations, count(kl.ode_failed), count(kl.quad_nodes), kl.score_integral};
+                          kl.quad_evaluations, count(kl.ode_failed), count(kl.quad_nodes), kl.score_integral,
+                          b.score_matching,    b.likelihood_bound,  b.optimization_error, b.optimization_bound,
+                          b.loss_train_second, b.monte_carlo_error, b.rademacher,       b.theorem_tau4_mn,
+                          b.theorem_tau3_m2,   b.theorem_inv_tau,   b.theorem_inv_m};
     append_row(csv, row);
   }
   return csv;

@@ -17,12 +17,18 @@
 //                    kl_ode_failed,kl_quad_nodes         failed test points, final grid nodes
 //                    kl_score_integral                   KL by quadrature with the paper's learned density
 //                                                        (its (11): the score at t_min integrated in x)
+//                    score_matching,likelihood_bound,    the bound terms of MATH.md §10 (bound_terms.hpp):
+//                    optimization_error,optimization_bound,  J_SM(A(tau); g^2), J_SM + KL(p_T || pi),
+//                    loss_train_second,monte_carlo_error,    L_n(A(tau)) - min L_n and ||A_0 - A*||^2/(2 tau),
+//                    rademacher,theorem_tau4_mn,             L'_{n,K} from second draws and |L_{n,K} - L'_{n,K}|/sqrt 2,
+//                    theorem_tau3_m2,theorem_inv_tau,        the Rademacher term, Theorem 1's shape terms
+//                    theorem_inv_m                           (NaN where not computed)
 //   densities/       at the saved taus (k = 0.. in model/tau.npy order; quadrature only):
 //                    snapshot_<k>.csv (header x,p0,p_theta) and snapshot_<k>.npy (G x 3, same
 //                    columns): the target p_0 and the learned p_theta (density at t_min) on that
 //                    tau's adaptive grid within p_0's window; snapshots.csv lists
 //                    snapshot,row,tau,kl_quad,kl_ode,kl_mass
-//   plots/           losses.png, kl.png, densities.png (generalization/early_stopping_plots.hpp),
+//   plots/           losses.png, kl.png, densities.png, bounds.png (generalization/early_stopping_plots.hpp),
 //                    each with its gnuplot script (.gp) and data (.dat); config.json's "plots"
 //                    lists the PNGs, or says why they could not be drawn (the data are kept)
 //   train.npy        n x d training set

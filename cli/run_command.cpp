@@ -67,6 +67,17 @@ void print_kl_summary(const EarlyStoppingResult& r) {
   std::printf("\n");
 }
 
+void print_bounds_summary(const EarlyStoppingResult& r) {
+  const EarlyStoppingSummary& s = r.summary;
+  if (!s.bounds_available) return;
+  std::printf("  bounds at %s: likelihood bound J_SM(g^2) + KL(p_T||pi) = %.5g + %.3g = %.5g; ||A0-A*||_F=%.4g, "
+              "optimisation error above its bound at %zu taus; Monte Carlo error of L_n <= %.3g; "
+              "Rademacher term at the last tau %.4g\n",
+              s.kl_available ? "tau*" : "the last tau", s.score_matching_kl_best, s.prior_kl,
+              s.likelihood_bound_kl_best, s.distance_to_minimizer, s.optimization_bound_violations,
+              s.monte_carlo_error_max, s.rademacher_last);
+}
+
 void print_summary(const EarlyStoppingResult& r, const std::filesystem::path& out, int threads) {
   const EarlyStoppingConfig& c = r.config;
   const EarlyStoppingSummary& s = r.summary;
@@ -86,6 +97,7 @@ void print_summary(const EarlyStoppingResult& r, const std::filesystem::path& ou
   std::printf("  last tau=%.4g: L_n=%.6g, L=%.6g, gap=%.4g, ||A-A0||=%.4g\n", s.tau_last, s.loss_train_last,
               s.loss_pop_last, s.gap_last, s.norm_growth_last);
   print_kl_summary(r);
+  print_bounds_summary(r);
   std::string phases;
   for (const auto& [name, seconds] : r.timings.phases()) {
     char buffer[96];

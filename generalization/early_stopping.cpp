@@ -57,6 +57,27 @@ std::vector<double> training_times(const GradientFlow& flow, std::size_t points)
   return log_spaced(shortest, longest, points);
 }
 
+// The log-spaced grid merged with the included times (ascending; a tie keeps
+// both rows); `included_rows` receives each included time's row, in
+// tau.include's order.
+std::vector<double> merged_grid(std::vector<double> grid, const std::vector<double>& include,
+                                std::vector<std::size_t>& included_rows) {
+  std::vector<double> merged;
+  merged.reserve(grid.size() + include.size());
+  std::vector<std::size_t> order(include.size());
+  for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return include[a] < include[b]; });
+  included_rows.assign(include.size(), 0);
+  std::size_t g = 0;
+  for (const std::size_t k : order) {
+    while (g < grid.size() && grid[g] <= include[k]) merged.push_back(grid[g++]);
+    included_rows[k] = merged.size();
+    merged.push_back(include[k]);
+  }
+  while (g < grid.size()) merged.push_back(grid[g++]);
+  return merged;
+}
+
 // tau* = argmin of the quadrature KL where there is one, else of the Monte Carlo KL.
 void summarize_kl(const EarlyStoppingResult& r, EarlyStoppingSummary& s) {
   s.kl_t_min = r.config.kl.t_min.value_or(r.config.schedule.t_min);
@@ -104,6 +125,25 @@ void summarize_kl(const EarlyStoppingResult& r, EarlyStoppingSummary& s) {
   s.gap_kl_best = r.gap[b];
 }
 
+void summarize_bounds(const EarlyStoppingResult& r, EarlyStoppingSummary& s) {
+  if (r.bounds.rows.empty()) return;
+  s.bounds_available = true;
+  const std::size_t at = s.kl_available ? s.kl_best_index : r.tau.size() - 1;
+  const BoundRow& row = r.bounds.rows[at];
+  s.prior_kl = r.bounds.prior_kl;
+  s.score_matching_kl_best = row.score_matching;
+  s.likelihood_bound_kl_best = row.likelihood_bound;
+  s.distance_to_minimizer = r.bounds.distance_to_minimizer;
+  s.rademacher_last = r.bounds.rows.back().rademacher;
+  s.monte_carlo_error_max = std::numeric_limits<double>::quiet_NaN();
+  for (const BoundRow& b : r.bounds.rows) {
+    if (std::isfinite(b.monte_carlo_error))
+      s.monte_carlo_error_max = std::isfinite(s.monte_carlo_error_max) ? std::max(s.monte_carlo_error_max, b.monte_carlo_error)
+                                                                       : b.monte_carlo_error;
+    s.optimization_bound_violations += b.optimization_error > b.optimization_bound ? 1 : 0;
+  }
+}
+
 EarlyStoppingSummary summarize(const EarlyStoppingResult& r, const GradientFlow& flow) {
   EarlyStoppingSummary s;
   const auto best = std::min_element(r.loss_pop.begin(), r.loss_pop.end());
@@ -129,6 +169,7 @@ EarlyStoppingSummary summarize(const EarlyStoppingResult& r, const GradientFlow&
   s.timescale_min = shortest;
   s.timescale_max = longest;
   summarize_kl(r, s);
+  summarize_bounds(r, s);
   return s;
 }
 
@@ -186,6 +227,17 @@ nlohmann::ordered_json EarlyStoppingSummary::to_json() const {
                {"evaluated", kl_evaluated},
                {"flagged", kl_flagged}};
   }
+  if (bounds_available) {
+    const auto number_or_null = [](double x) { return std::isfinite(x) ? nlohmann::ordered_json(x) : nlohmann::ordered_json(nullptr); };
+    j["bounds"] = {{"at", kl_available ? "tau_kl_best" : "tau_last"},
+                   {"prior_kl", number_or_null(prior_kl)},
+                   {"score_matching", number_or_null(score_matching_kl_best)},
+                   {"likelihood_bound", number_or_null(likelihood_bound_kl_best)},
+                   {"distance_to_minimizer", distance_to_minimizer},
+                   {"monte_carlo_error_max", number_or_null(monte_carlo_error_max)},
+                   {"rademacher_last", rademacher_last},
+                   {"optimization_bound_violations", optimization_bound_violations}};
+  }
   return j;
 }
 
@@ -234,7 +286,7 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
   }
   {
     const auto timer = start("curves");
-    r.tau = training_times(*flow, config.tau.points);
+    r.tau = merged_grid(training_times(*flow, config.tau.points), config.tau.include, r.included_indices);
     const std::size_t points = r.tau.size();
     r.loss_train.resize(points);
     r.loss_pop.resize(points);
@@ -251,12 +303,26 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
         throw NumericalError("early stopping: non-finite loss at tau = " + std::to_string(r.tau[i]));
       }
     }
-    r.saved_indices = saved_tau_indices(points, config.tau.saved);
+    r.saved_indices = saved_tau_indices(points, config.tau.saved);  // points = grid_points()
     for (const std::size_t i : r.saved_indices) r.saved_weights.push_back(flow->weights(r.tau[i]));
   }
+  {
+    const auto timer = start("bounds");
+    if (config.bounds.enabled) {
+      BoundSettings settings;
+      settings.score_matching = config.bounds.score_matching;
+      settings.time_nodes = config.population_loss.time_nodes;
+      settings.space_nodes = config.population_loss.space_nodes;
+      if (config.bounds.monte_carlo_error && config.train_loss.method == TrainLossMethod::monte_carlo) {
+        settings.second_draws = config.train_loss.draws_per_sample;
+      }
+      r.bounds = bound_terms_along_training(*flow, r.tau, r.loss_train, r.features, target, r.training_set, setup,
+                                            settings, config.seed);
+    }
+  }
   r.kl.assign(r.tau.size(), KlRow{});
-  const std::vector<std::size_t> quadrature_indices = config.kl_quadrature_indices();
-  const std::vector<std::size_t> ode_indices = config.kl_ode_indices();
+  const std::vector<std::size_t> quadrature_indices = config.kl_quadrature_indices(r.included_indices);
+  const std::vector<std::size_t> ode_indices = config.kl_ode_indices(r.included_indices);
   std::optional<KlAlongTraining> kl;
   std::vector<Matrix> kl_weights(r.tau.size());  // A(tau) where a KL is wanted, computed serially (BLAS)
   double floor = std::numeric_limits<double>::quiet_NaN();
@@ -271,9 +337,25 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
       if (config.kl.quadrature) floor = kl->floor().kl;
     }
   }
+  std::vector<KlQuadratureAtTau> quadrature_results(quadrature_indices.size());
+  // p_0 and p_theta on row i's final quadrature grid, within the initial window.
+  const auto density_snapshot = [&](std::size_t i) {
+    const auto at = std::lower_bound(quadrature_indices.begin(), quadrature_indices.end(), i);
+    const KlQuadratureResult& q = quadrature_results[static_cast<std::size_t>(at - quadrature_indices.begin())].kl;
+    DensitySnapshot snapshot;
+    snapshot.index = i;
+    snapshot.tau = r.tau[i];
+    for (std::size_t j = 0; j < q.x.size(); ++j) {
+      if (q.x[j] < kl->lower() || q.x[j] > kl->upper()) continue;
+      snapshot.x.push_back(q.x[j]);
+      snapshot.p0.push_back(std::exp(q.log_p0[j]));
+      snapshot.p_theta.push_back(std::exp(q.log_p_theta[j]));
+    }
+    return snapshot;
+  };
   {
     const auto timer = start("kl_quadrature");
-    std::vector<KlQuadratureAtTau> results(quadrature_indices.size());
+    std::vector<KlQuadratureAtTau>& results = quadrature_results;
     std::vector<double> score_integral(quadrature_indices.size(), std::numeric_limits<double>::quiet_NaN());
     // One tau per task: a quadrature round often has too few new nodes to
     // keep every core busy on its own.
@@ -295,18 +377,7 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
       row.flags |= q.flags;
     }
     for (const std::size_t i : quadrature_indices.empty() ? std::vector<std::size_t>{} : r.saved_indices) {
-      const auto at = std::lower_bound(quadrature_indices.begin(), quadrature_indices.end(), i);
-      const KlQuadratureResult& q = results[static_cast<std::size_t>(at - quadrature_indices.begin())].kl;
-      DensitySnapshot snapshot;
-      snapshot.index = i;
-      snapshot.tau = r.tau[i];
-      for (std::size_t j = 0; j < q.x.size(); ++j) {
-        if (q.x[j] < kl->lower() || q.x[j] > kl->upper()) continue;
-        snapshot.x.push_back(q.x[j]);
-        snapshot.p0.push_back(std::exp(q.log_p0[j]));
-        snapshot.p_theta.push_back(std::exp(q.log_p_theta[j]));
-      }
-      r.densities.push_back(std::move(snapshot));
+      r.densities.push_back(density_snapshot(i));
     }
   }
   {
@@ -327,6 +398,9 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
   }
   r.summary = summarize(r, *flow);
   r.summary.kl_floor = floor;
+  if (r.summary.kl_available && r.summary.kl_source == "quadrature") {
+    r.best_density = density_snapshot(r.summary.kl_best_index);
+  }
   return r;
 }
 

@@ -3,13 +3,15 @@
 // the empirical DSM loss of a two-mode Gaussian mixture, with the empirical
 // loss L_n(tau), the population loss L(tau), the generalization gap
 // L(tau) - L_n(tau), the norm growth ||A(tau) - A_0||_F and KL(p_0 || p_theta(tau))
-// (by the likelihood ODE over test samples and by quadrature) along
-// log-spaced training times tau (MATH.md §5, §6, §9, §10).
+// (by the likelihood ODE over test samples and by quadrature) and the bound
+// terms of the theory along log-spaced training times tau (MATH.md §5, §6, §9,
+// §10).
 //
 // Steps: training set x_i ~ p_0 (streams::training_data) -> time embedding and
 // random features -> Gram matrices of the empirical design (G_n, C_n, L_{0,n})
 // and of the population design (G, C, L_0) -> GradientFlow(train) ->
-// project(population) -> curves at tau in log_spaced(timescale_range()) ->
+// project(population) -> curves at tau in log_spaced(timescale_range()) (and
+// tau.include) -> bound terms (bound_terms.hpp) ->
 // KL at every kl.tau_stride-th tau and the saved ones (generalization/kl_trajectory.hpp:
 // p_theta is the model's density at t_min; the floor KL(p_0 || p_{t_min}) of
 // the exact score is reported beside it).
@@ -18,12 +20,14 @@
 #include <functional>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "gengap/generalization/bound_terms.hpp"
 #include "gengap/generalization/kl_trajectory.hpp"
 #include "gengap/generalization/run_record.hpp"
 #include "gengap/kernels/activation.hpp"
@@ -86,12 +90,15 @@ struct EarlyStoppingConfig {
   } population_loss;
 
   // Training times: `points` log-spaced over the flow's eigen-timescales
-  // m^2/lambda_j above eigen_floor * lambda_max; A(tau) kept at `saved` of
-  // them, evenly spread and including the first and the last.
+  // m^2/lambda_j above eigen_floor * lambda_max, merged with the `include`d
+  // times (e.g. a fixed tau that a study compares across settings; each gets
+  // a KL); A(tau) kept at `saved` rows of the merged grid, evenly spread and
+  // including the first and the last.
   struct TauGrid {
     std::size_t points = 60;
     double eigen_floor = 1e-10;
     std::size_t saved = 6;
+    std::vector<double> include;  // distinct, finite, > 0
   } tau;
 
   // KL(p_0 || p_theta(tau)) (MATH.md §10) by adaptive quadrature in d = 1
@@ -128,16 +135,30 @@ struct EarlyStoppingConfig {
     bool score_integral = true;
   } kl;
 
+  // The bound terms of MATH.md §10 along tau (bound_terms.hpp): J_SM(g^2) and
+  // the likelihood bound from the population quadrature design (its
+  // time_nodes and space_nodes; d <= 2), and the Monte Carlo error of L_n from
+  // a second set of K draws (when train_loss is monte_carlo; costs one more
+  // training Gram matrix).
+  struct Bounds {
+    bool enabled = true;
+    bool score_matching = true;
+    bool monte_carlo_error = true;
+  } bounds;
+
   // Throws InvalidArgument naming the dotted field ("model.m: must be positive, got 0").
   void validate() const;
+  // Rows of the training-time grid: tau.points + tau.include.size().
+  std::size_t grid_points() const { return tau.points + tau.include.size(); }
   DsmSetup dsm_setup() const;
   GaussianMixture target_distribution() const;
   KlSettings kl_settings() const;
-  // The tau indices (ascending) at which each KL is computed: empty when
-  // kl.enabled is false or that estimator is off (kl.quadrature = false,
-  // kl.test_points = 0).
-  std::vector<std::size_t> kl_quadrature_indices() const;
-  std::vector<std::size_t> kl_ode_indices() const;
+  // The rows (ascending) of the grid_points() grid at which each KL is
+  // computed: every stride-th row, the saved rows, the last and the
+  // `included_rows` (where tau.include landed); empty when kl.enabled is false
+  // or that estimator is off (kl.quadrature = false, kl.test_points = 0).
+  std::vector<std::size_t> kl_quadrature_indices(std::span<const std::size_t> included_rows = {}) const;
+  std::vector<std::size_t> kl_ode_indices(std::span<const std::size_t> included_rows = {}) const;
 };
 
 // Full JSON form (every key, enums as their names).
@@ -221,6 +242,16 @@ struct EarlyStoppingSummary {
   std::size_t kl_evaluated = 0;   // taus with a KL
   std::size_t kl_flagged = 0;     // of those, rows with any flag
 
+  // Bound terms (when computed; NaN where not available): at tau* (else at the last tau).
+  bool bounds_available = false;
+  double prior_kl = 0.0;                 // KL(p_T || pi)
+  double score_matching_kl_best = 0.0;   // J_SM(A(tau*); g^2)
+  double likelihood_bound_kl_best = 0.0; // J_SM + KL(p_T || pi) at tau*
+  double distance_to_minimizer = 0.0;    // ||A_0 - A*||_F
+  double monte_carlo_error_max = 0.0;    // max over tau of |L_{n,K} - L'_{n,K}| / sqrt 2
+  double rademacher_last = 0.0;
+  std::size_t optimization_bound_violations = 0;  // taus with optimisation error > its bound (0 by theory)
+
   nlohmann::ordered_json to_json() const;
 };
 
@@ -239,18 +270,21 @@ struct EarlyStoppingResult {
   std::vector<double> eigenvalues;    // of G_n, ascending
   std::vector<KlRow> kl;              // one per tau (quadrature at config.kl_quadrature_indices(), ODE at kl_ode_indices())
   std::vector<DensitySnapshot> densities;  // at the saved taus (quadrature only)
+  std::optional<DensitySnapshot> best_density;  // at tau* (quadrature only)
+  std::vector<std::size_t> included_indices;   // rows of tau.include in the grid, in tau.include's order
+  BoundTerms bounds;                  // rows empty when bounds.enabled is false
   EarlyStoppingSummary summary;
   PhaseTimings timings;
 };
 
 // Runs the study. `on_phase` (optional) is called with each phase's name as it
 // starts (progress for long runs): training_set, features, gram_train,
-// gram_population, eigendecomposition, projection, curves, kl_setup (test
-// samples, window, floor), kl_quadrature, kl_ode (each announced even when the
-// KL is disabled, then empty). Validates the config first. The KL phases run
+// gram_population, eigendecomposition, projection, curves, bounds, kl_setup
+// (test samples, window, floor), kl_quadrature, kl_ode (each announced even
+// when disabled, then empty). Validates the config first. The KL phases run
 // the taus in parallel (each tau's ODE solves are parallel over points too);
 // every number is independent of the thread count.
-inline constexpr std::size_t early_stopping_phase_count = 10;
+inline constexpr std::size_t early_stopping_phase_count = 11;
 EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
                                        const std::function<void(std::string_view)>& on_phase = {});
 

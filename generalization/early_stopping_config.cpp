@@ -5,7 +5,9 @@
 #include <limits>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -106,6 +108,13 @@ class ObjectReader {
       } else {
         target = read_double(*value, full);
       }
+    } else if constexpr (std::is_same_v<T, std::vector<double>>) {
+      if (!value->is_array()) throw InvalidArgument(full, "expected an array of numbers, got " + describe(*value));
+      std::vector<double> values;
+      for (std::size_t i = 0; i < value->size(); ++i) {
+        values.push_back(read_double((*value)[i], full + "[" + std::to_string(i) + "]"));
+      }
+      target = std::move(values);
     } else if constexpr (std::is_same_v<T, std::size_t> || std::is_same_v<T, std::uint64_t>) {
       target = static_cast<T>(read_unsigned(*value, full));
     } else if constexpr (std::is_same_v<T, Activation>) {
@@ -230,6 +239,14 @@ void EarlyStoppingConfig::validate() const {
           "must lie in (0, 1), got " + number(tau.eigen_floor));
   require(tau.saved >= 3 && tau.saved <= tau.points, "tau.saved",
           "must lie in [3, tau.points] (first, a middle and the last tau), got " + std::to_string(tau.saved));
+  for (std::size_t i = 0; i < tau.include.size(); ++i) {
+    const std::string key = "tau.include[" + std::to_string(i) + "]";
+    require(std::isfinite(tau.include[i]) && tau.include[i] > 0.0, key,
+            "must be finite and > 0, got " + number(tau.include[i]));
+    for (std::size_t k = 0; k < i; ++k) {
+      require(tau.include[k] != tau.include[i], key, "repeats tau.include[" + std::to_string(k) + "]");
+    }
+  }
   if (!kl.enabled) return;
   require(kl.test_points != 1, "kl.test_points", "must be 0 (no Monte Carlo KL) or at least 2, got 1");
   require(kl.test_points > 0 || kl.quadrature, "kl.test_points",
@@ -269,28 +286,35 @@ KlSettings EarlyStoppingConfig::kl_settings() const {
 
 namespace {
 
-// Every stride-th index, the saved ones and the last, ascending.
-std::vector<std::size_t> strided_with_saved(const EarlyStoppingConfig::TauGrid& tau, std::size_t stride) {
-  std::vector<bool> chosen(tau.points, false);
-  for (std::size_t i = 0; i < tau.points; i += std::max<std::size_t>(stride, 1)) chosen[i] = true;
-  for (const std::size_t i : saved_tau_indices(tau.points, tau.saved)) chosen[i] = true;
+// Every stride-th row, the saved ones, the included ones and the last, ascending.
+std::vector<std::size_t> strided_with_saved(const EarlyStoppingConfig& c, std::size_t stride,
+                                            std::span<const std::size_t> included_rows) {
+  const std::size_t points = c.grid_points();
+  std::vector<bool> chosen(points, false);
+  for (std::size_t i = 0; i < points; i += std::max<std::size_t>(stride, 1)) chosen[i] = true;
+  for (const std::size_t i : saved_tau_indices(points, c.tau.saved)) chosen[i] = true;
+  for (const std::size_t i : included_rows) {
+    require(i < points, "included_rows", "row " + std::to_string(i) + " is outside the grid of " +
+                                             std::to_string(points));
+    chosen[i] = true;
+  }
   chosen.back() = true;
   std::vector<std::size_t> indices;
-  for (std::size_t i = 0; i < tau.points; ++i)
+  for (std::size_t i = 0; i < points; ++i)
     if (chosen[i]) indices.push_back(i);
   return indices;
 }
 
 }  // namespace
 
-std::vector<std::size_t> EarlyStoppingConfig::kl_quadrature_indices() const {
+std::vector<std::size_t> EarlyStoppingConfig::kl_quadrature_indices(std::span<const std::size_t> included_rows) const {
   if (!kl.enabled || !kl.quadrature) return {};
-  return strided_with_saved(tau, kl.tau_stride);
+  return strided_with_saved(*this, kl.tau_stride, included_rows);
 }
 
-std::vector<std::size_t> EarlyStoppingConfig::kl_ode_indices() const {
+std::vector<std::size_t> EarlyStoppingConfig::kl_ode_indices(std::span<const std::size_t> included_rows) const {
   if (!kl.enabled || kl.test_points == 0) return {};
-  return strided_with_saved(tau, kl.ode_tau_stride);
+  return strided_with_saved(*this, kl.ode_tau_stride, included_rows);
 }
 
 DsmSetup EarlyStoppingConfig::dsm_setup() const {
@@ -331,7 +355,10 @@ nlohmann::ordered_json to_json(const EarlyStoppingConfig& c) {
                           {"time_nodes", c.population_loss.time_nodes},
                           {"space_nodes", c.population_loss.space_nodes},
                           {"samples", c.population_loss.samples}};
-  j["tau"] = {{"points", c.tau.points}, {"eigen_floor", c.tau.eigen_floor}, {"saved", c.tau.saved}};
+  j["tau"] = {{"points", c.tau.points},
+              {"eigen_floor", c.tau.eigen_floor},
+              {"saved", c.tau.saved},
+              {"include", c.tau.include}};
   j["kl"] = {{"enabled", c.kl.enabled},
              {"test_points", c.kl.test_points},
              {"tau_stride", c.kl.tau_stride},
@@ -348,6 +375,9 @@ nlohmann::ordered_json to_json(const EarlyStoppingConfig& c) {
              {"quadrature_max_nodes", c.kl.quadrature_max_nodes},
              {"quadrature_tolerance", c.kl.quadrature_tolerance},
              {"score_integral", c.kl.score_integral}};
+  j["bounds"] = {{"enabled", c.bounds.enabled},
+                 {"score_matching", c.bounds.score_matching},
+                 {"monte_carlo_error", c.bounds.monte_carlo_error}};
   return j;
 }
 
@@ -412,6 +442,7 @@ EarlyStoppingConfig early_stopping_config_from_json(const nlohmann::json& json) 
     r.read("points", c.tau.points);
     r.read("eigen_floor", c.tau.eigen_floor);
     r.read("saved", c.tau.saved);
+    r.read("include", c.tau.include);
     r.finish();
   }
   if (const Json* kl = root.find("kl")) {
@@ -432,6 +463,13 @@ EarlyStoppingConfig early_stopping_config_from_json(const nlohmann::json& json) 
     r.read("quadrature_max_nodes", c.kl.quadrature_max_nodes);
     r.read("quadrature_tolerance", c.kl.quadrature_tolerance);
     r.read("score_integral", c.kl.score_integral);
+    r.finish();
+  }
+  if (const Json* bounds = root.find("bounds")) {
+    ObjectReader r(*bounds, "bounds");
+    r.read("enabled", c.bounds.enabled);
+    r.read("score_matching", c.bounds.score_matching);
+    r.read("monte_carlo_error", c.bounds.monte_carlo_error);
     r.finish();
   }
   root.finish();

@@ -115,6 +115,48 @@ Figure early_stopping_density_figure(const EarlyStoppingResult& r) {
   return figure;
 }
 
+Figure early_stopping_bounds_figure(const EarlyStoppingResult& r) {
+  Figure figure;
+  figure.title = "S1 early stopping: bound terms along training time (MATH.md 10)";
+  if (r.bounds.rows.size() != r.tau.size()) return figure;
+  const auto column = [&](double BoundRow::*member) {
+    std::vector<double> y(r.tau.size());
+    for (std::size_t i = 0; i < y.size(); ++i) y[i] = r.bounds.rows[i].*member;
+    return positive_or_missing(std::move(y));
+  };
+  const auto add = [](PlotPanel& p, std::string label, const std::vector<double>& x, std::vector<double> y,
+                      SeriesStyle style = SeriesStyle::lines) {
+    if (!any_finite(y)) return;
+    PlotSeries s = series(std::move(label), x, std::move(y));
+    s.style = style;
+    p.series.push_back(std::move(s));
+  };
+
+  PlotPanel kl = panel("KL and the likelihood bound", "training time tau", "nats", true, true);
+  std::vector<double> quad(r.tau.size(), nan);
+  for (std::size_t i = 0; i < r.kl.size() && i < quad.size(); ++i) quad[i] = r.kl[i].quad;
+  add(kl, "KL(p_0 || p_theta), quadrature", r.tau, positive_or_missing(std::move(quad)), SeriesStyle::lines_points);
+  add(kl, "J_SM(g^2) + KL(p_T || pi)", r.tau, column(&BoundRow::likelihood_bound));
+  add(kl, "J_SM(g^2)", r.tau, column(&BoundRow::score_matching));
+
+  PlotPanel optimization = panel("optimisation error", "training time tau", "L_n(A(tau)) - min L_n", true, true);
+  add(optimization, "L_n(A(tau)) - L_n(A*)", r.tau, column(&BoundRow::optimization_error));
+  add(optimization, "||A_0 - A*||^2 / (2 tau)", r.tau, column(&BoundRow::optimization_bound));
+
+  PlotPanel generalization = panel("generalization terms", "training time tau", "value", true, true);
+  std::vector<double> gap(r.gap.size());
+  for (std::size_t i = 0; i < gap.size(); ++i) gap[i] = std::abs(r.gap[i]);
+  add(generalization, "|L - L_n|", r.tau, positive_or_missing(std::move(gap)));
+  add(generalization, "Monte Carlo error |L_{n,K} - L_n|", r.tau, column(&BoundRow::monte_carlo_error));
+  add(generalization, "||A(tau) - A_0||_F", r.tau, positive_or_missing(r.norm_growth));
+  add(generalization, "Rademacher complexity", r.tau, column(&BoundRow::rademacher));
+
+  for (PlotPanel* p : {&kl, &optimization, &generalization}) {
+    if (!p->series.empty()) figure.panels.push_back(std::move(*p));
+  }
+  return figure;
+}
+
 std::vector<std::filesystem::path> write_early_stopping_plots(const std::filesystem::path& dir,
                                                               const EarlyStoppingResult& result,
                                                               const PlotOptions& options) {
@@ -132,6 +174,7 @@ std::vector<std::filesystem::path> write_early_stopping_plots(const std::filesys
   draw(early_stopping_loss_figure(result), "losses");
   draw(early_stopping_kl_figure(result), "kl");
   draw(early_stopping_density_figure(result), "densities");
+  draw(early_stopping_bounds_figure(result), "bounds");
   return written;
 }
 

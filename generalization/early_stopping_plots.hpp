@@ -9,6 +9,10 @@
 //                  Carlo noise near 0) are left out of the log axis; and the
 //                  quadrature KL with the paper's score-integral density
 //   densities.png  learned p_theta vs target p_0 at the saved taus, one panel each
+//   bounds.png     the bound terms (bound_terms.hpp) against tau, log-log: the
+//                  quadrature KL beside the likelihood bound J_SM + KL(p_T || pi)
+//                  and J_SM; the optimisation error beside its bound; |L - L_n|,
+//                  the Monte Carlo error, ||A(tau) - A_0||_F and the Rademacher term
 // each with its .gp script and .dat data beside it. A figure with nothing to
 // draw (KL disabled, no snapshots) is skipped, and that figure's files from
 // an earlier run into the same folder are removed.
@@ -27,6 +31,8 @@ Figure early_stopping_loss_figure(const EarlyStoppingResult& result);
 Figure early_stopping_kl_figure(const EarlyStoppingResult& result);
 // No panels when there are no density snapshots.
 Figure early_stopping_density_figure(const EarlyStoppingResult& result);
+// No panels when the bound terms were not computed.
+Figure early_stopping_bounds_figure(const EarlyStoppingResult& result);
 
 // Renders every non-empty figure; returns the PNG paths written. Throws
 // GnuplotNotFound when gnuplot cannot be started (the .gp and .dat files are

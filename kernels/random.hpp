@@ -24,11 +24,12 @@ inline constexpr std::uint64_t dsm_noise = 6;         // eps ~ N(0, I) of the DS
 inline constexpr std::uint64_t population_data = 7;   // x_0 ~ p_0 for Monte Carlo population Gram
 inline constexpr std::uint64_t minibatch = 8;         // SGD/Adam sample indices
 inline constexpr std::uint64_t initial_weights = 9;   // A_0 when drawn at random
-inline constexpr std::uint64_t second_draws = 11;     // independent re-draws (Monte Carlo error estimates)
+inline constexpr std::uint64_t second_draws = 11;     // independent re-draws (Monte Carlo error estimates): t
 inline constexpr std::uint64_t population_time = 12;  // t of the Monte Carlo population loss
 inline constexpr std::uint64_t population_noise = 13; // eps of the Monte Carlo population loss
 inline constexpr std::uint64_t sgd_time = 14;         // fresh t of each SGD/Adam step
 inline constexpr std::uint64_t sgd_noise = 15;        // fresh eps of each SGD/Adam step
+inline constexpr std::uint64_t second_draws_noise = 16;  // eps of the independent re-draws (with second_draws for t)
 }  // namespace streams
 
 class CounterRng {

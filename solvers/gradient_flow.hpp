@@ -63,6 +63,17 @@ class GradientFlow {
   // A* = m C_n^T G_n^+ (pseudo-inverse with the eigen floor): the tau -> infinity
   // limit when A_0 = 0.
   Matrix minimum_norm_minimizer() const;
+  // The optimisation error L_n(A(tau)) - min L_n and its gradient-flow bound
+  // (MATH.md §10), over the directions above the eigen floor (the others are
+  // null directions: the loss does not depend on them). With b*_j = r_j/kappa_j
+  // the minimiser closest to A_0 (the flow's limit, A* + the null part of A_0),
+  //   L_n(A(tau)) - L_n* = sum_j kappa_j/2 e^{-2 kappa_j tau} |b_j(0) - b*_j|^2
+  // computed in this form (no cancellation between L_n(tau) and L_n*), and
+  //   ||A_0 - A*||_F^2 = sum_j |b_j(0) - b*_j|^2, so that for tau > 0
+  //   L_n(A(tau)) - L_n* <= ||A_0 - A*||_F^2 / (2 tau)
+  // (x e^{-2x} <= 1/(2e) < 1 per direction: the bound holds with room 2e).
+  double optimality_gap(double tau) const;
+  double distance_to_minimizer_squared() const;
   // A after `steps` steps of gradient descent with step eta (closed form).
   // Agrees with the flow at tau = eta * steps as eta -> 0 (first order in eta).
   // Stable for eta kappa_max < 2; beyond, GD itself diverges and so does the

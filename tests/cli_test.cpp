@@ -77,18 +77,30 @@ TEST_F(Cli, RunWritesTheResultsContract) {
   std::getline(csv, line);
   EXPECT_EQ(line,
             "tau,loss_train,loss_pop,gap,norm_growth,kl_ode,kl_ode_se,kl_quad,kl_quad_error,kl_mass,kl_flags,"
-            "kl_ode_evaluations,kl_quad_evaluations,kl_ode_failed,kl_quad_nodes,kl_score_integral");
+            "kl_ode_evaluations,kl_quad_evaluations,kl_ode_failed,kl_quad_nodes,kl_score_integral,"
+            "score_matching,likelihood_bound,optimization_error,optimization_bound,loss_train_second,"
+            "monte_carlo_error,rademacher,theorem_tau4_mn,theorem_tau3_m2,theorem_inv_tau,theorem_inv_m");
   std::vector<std::vector<double>> rows;
   while (std::getline(csv, line)) {
     std::vector<double> row;
     std::istringstream fields(line);
     std::string field;
     while (std::getline(fields, field, ',')) row.push_back(std::stod(field));  // "nan" parses as NaN
-    ASSERT_EQ(row.size(), 16u) << line;
+    ASSERT_EQ(row.size(), 27u) << line;
     rows.push_back(row);
   }
   ASSERT_EQ(rows.size(), 60u);
-  for (const auto& row : rows) EXPECT_EQ(row[3], row[2] - row[1]);  // %.17g round-trips doubles exactly
+  for (const auto& row : rows) {
+    EXPECT_EQ(row[3], row[2] - row[1]);  // %.17g round-trips doubles exactly
+    // Bound terms at every tau: J_SM > 0, the likelihood bound above it (KL(p_T||pi) >= 0),
+    // the optimisation error within [0, its bound], a positive Monte Carlo error.
+    for (std::size_t c = 16; c < 27; ++c) EXPECT_TRUE(std::isfinite(row[c])) << c;
+    EXPECT_GT(row[16], 0.0);
+    EXPECT_GE(row[17], row[16]);
+    EXPECT_GE(row[18], 0.0);
+    EXPECT_LE(row[18], row[19]);
+    EXPECT_GT(row[21], 0.0);
+  }
   // KL columns: quadrature at rows 0, 10, ..., 50 and the saved 12, 24, 35, 47, 59; Monte
   // Carlo at 0, 20, 40 and the saved ones. Elsewhere every KL column is nan.
   const std::vector<std::size_t> quadrature_rows = {0, 10, 12, 20, 24, 30, 35, 40, 47, 50, 59};
@@ -180,13 +192,13 @@ TEST_F(Cli, RunWritesTheResultsContract) {
                            "model/frequencies.npy", "model/model.json", "model/tau.npy"})
     expected.push_back(name);
   // The plots with their gnuplot scripts and data (scripts/bootstrap.sh installs gnuplot).
-  for (const char* stem : {"densities", "kl", "losses"}) {
+  for (const char* stem : {"bounds", "densities", "kl", "losses"}) {
     for (const char* extension : {".dat", ".gp", ".png"}) expected.push_back(std::string("plots/") + stem + extension);
   }
   expected.push_back("train.npy");
   EXPECT_EQ(names, expected);
   const auto record = nlohmann::json::parse(read(out / "config.json"));
-  EXPECT_EQ(record["plots"]["files"], nlohmann::json::parse(R"(["losses.png", "kl.png", "densities.png"])"))
+  EXPECT_EQ(record["plots"]["files"], nlohmann::json::parse(R"(["losses.png", "kl.png", "densities.png", "bounds.png"])"))
       << record["plots"].dump();
   EXPECT_EQ(read(out / "plots" / "kl.png").compare(0, 8, "\x89PNG\r\n\x1a\n"), 0);
 

@@ -89,6 +89,35 @@ TEST(EarlyStoppingPlots, KlFigureDropsNonPositiveEstimatesAndKeepsErrors) {
   EXPECT_NO_THROW(f.validate());
 }
 
+TEST(EarlyStoppingPlots, BoundsFigureHoldsTheBoundColumns) {
+  EarlyStoppingResult r = synthetic_result();
+  EXPECT_TRUE(early_stopping_bounds_figure(r).panels.empty());  // no bound terms computed
+  r.norm_growth.assign(r.tau.size(), 1.0);
+  for (std::size_t i = 0; i < r.tau.size(); ++i) {
+    BoundRow b;
+    b.score_matching = 1.0 + 0.1 * static_cast<double>(i);
+    b.likelihood_bound = b.score_matching + 0.01;
+    b.optimization_error = 1.0 / r.tau[i];
+    b.optimization_bound = 4.0 / r.tau[i];
+    b.monte_carlo_error = 1e-3;
+    b.rademacher = 0.1;
+    r.bounds.rows.push_back(b);
+  }
+  const Figure f = early_stopping_bounds_figure(r);
+  ASSERT_EQ(f.panels.size(), 3u);
+  ASSERT_EQ(f.panels[0].series.size(), 3u);  // KL (quadrature), likelihood bound, J_SM
+  for (std::size_t i = 0; i < r.tau.size(); ++i) {
+    EXPECT_EQ(f.panels[0].series[1].y[i], r.bounds.rows[i].likelihood_bound);
+    EXPECT_EQ(f.panels[1].series[0].y[i], r.bounds.rows[i].optimization_error);
+    EXPECT_EQ(f.panels[1].series[1].y[i], r.bounds.rows[i].optimization_bound);
+  }
+  // |L - L_n| (the synthetic gap is 0 at tau[0]: left off the log axis), Monte Carlo error,
+  // norm growth, Rademacher term.
+  ASSERT_EQ(f.panels[2].series.size(), 4u);
+  EXPECT_TRUE(std::isnan(f.panels[2].series[0].y[0]) || f.panels[2].series[0].y[0] > 0.0);
+  EXPECT_NO_THROW(f.validate());
+}
+
 TEST(EarlyStoppingPlots, NothingToDrawWithoutKlOrSnapshots) {
   EarlyStoppingResult r = synthetic_result();
   for (KlRow& row : r.kl) row = KlRow{};

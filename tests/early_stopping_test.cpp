@@ -347,6 +347,45 @@ TEST_F(EarlyStoppingRun, DensitySnapshotsAtTheSavedTaus) {
   }
 }
 
+TEST_F(EarlyStoppingRun, BestDensityIsTheQuadratureGridAtTauStar) {
+  ASSERT_TRUE(r().best_density.has_value());
+  const DensitySnapshot& d = *r().best_density;
+  EXPECT_EQ(d.index, r().summary.kl_best_index);
+  EXPECT_EQ(d.tau, r().summary.tau_kl_best);
+  ASSERT_GT(d.x.size(), 100u);
+  EXPECT_EQ(d.p_theta.size(), d.x.size());
+}
+
+// tau.include adds training times to the log-spaced grid (e.g. one fixed tau
+// compared across a study's settings): each lands at its sorted place, keeps
+// the log-spaced rows around it unchanged and gets a KL.
+TEST(EarlyStopping, IncludedTimesJoinTheGridWithAKl) {
+  EarlyStoppingConfig c = small_config();
+  c.kl.test_points = 0;
+  const EarlyStoppingResult plain = run_early_stopping(c);
+  const double inside = std::sqrt(plain.tau[10] * plain.tau[11]), beyond = 10.0 * plain.tau.back();
+  c.tau.include = {beyond, inside};
+  const EarlyStoppingResult r = run_early_stopping(c);
+  ASSERT_EQ(r.tau.size(), c.tau.points + 2);
+  EXPECT_EQ(r.included_indices, (std::vector<std::size_t>{c.tau.points + 1, 11}));
+  EXPECT_EQ(r.tau[11], inside);
+  EXPECT_EQ(r.tau.back(), beyond);
+  EXPECT_TRUE(std::is_sorted(r.tau.begin(), r.tau.end()));
+  for (std::size_t i = 0; i < 11; ++i) EXPECT_EQ(r.tau[i], plain.tau[i]);
+  for (std::size_t i = 11; i < plain.tau.size(); ++i) EXPECT_EQ(r.tau[i + 1], plain.tau[i]);
+  for (const std::size_t i : r.included_indices) EXPECT_TRUE(r.kl[i].evaluated && std::isfinite(r.kl[i].quad)) << i;
+  // The loss at an included time is the flow's at that time: between its neighbours.
+  EXPECT_LE(r.loss_train[11], r.loss_train[10]);
+  EXPECT_GE(r.loss_train[11], r.loss_train[12]);
+
+  nlohmann::json json = {{"tau", {{"include", {1.0, -2.0}}}}};
+  expect_error(json, "tau.include[1]");
+  json = {{"tau", {{"include", {1.0, 1.0}}}}};
+  expect_error(json, "tau.include[1]");
+  json = {{"tau", {{"include", "1"}}}};
+  expect_error(json, "tau.include");
+}
+
 TEST_F(EarlyStoppingRun, SameNumbersWhateverTheThreadCount) {
   // The KL at fewer taus and test points here (3 reruns): the ODE solves run
   // in parallel over taus and over points, and must not depend on either.
