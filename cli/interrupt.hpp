@@ -1,0 +1,52 @@
+#pragma once
+// Ctrl-C (SIGINT) and SIGTERM for long runs that write results as they go:
+// the program stops with exit code 130, but never in the middle of a write
+// made under write_mutex(), and after a last word from on_interrupt (e.g.
+// "interrupted: kept 3 of 7 settings in results/capacity").
+//
+//   InterruptExit interrupt([&] { std::fprintf(stderr, "interrupted: ...\n"); });
+//   ...
+//   { std::lock_guard lock(interrupt.write_mutex()); write one setting's folder + summary; }
+//
+// The signal handlers (sigaction, SA_RESTART) only write the signal number
+// to a self-pipe, which is async-signal-safe; a watcher thread reads it and
+// then, outside signal context: locks write_mutex() (waiting for a write in
+// progress to complete), calls on_interrupt() (exceptions are swallowed),
+// flushes every stdio stream and ends the process with std::_Exit(130)
+// (no destructors, no atexit handlers: other threads may still be computing).
+// Signals arriving while that runs change nothing. The destructor restores
+// the previous handlers first and only then stops the watcher, so a signal is
+// never lost in between: one that came before the restore still exits 130.
+// At most one instance exists at a time (std::logic_error otherwise).
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+namespace gengap::cli {
+
+class InterruptExit {
+ public:
+  explicit InterruptExit(std::function<void()> on_interrupt);
+  ~InterruptExit();
+  InterruptExit(const InterruptExit&) = delete;
+  InterruptExit& operator=(const InterruptExit&) = delete;
+
+  // Held by the caller around every write that must complete; the watcher
+  // takes it before exiting.
+  std::mutex& write_mutex() { return write_mutex_; }
+  // True once a signal has arrived (the process is about to exit): loops may
+  // stop starting new work instead of taking write_mutex() again and again.
+  bool interrupted() const { return interrupted_.load(); }
+
+ private:
+  void watch();
+
+  std::function<void()> on_interrupt_;
+  std::mutex write_mutex_;
+  std::atomic<bool> interrupted_{false};
+  int pipe_[2] = {-1, -1};  // read end, write end (the handler writes to [1])
+  std::thread watcher_;
+};
+
+}  // namespace gengap::cli
