@@ -1,7 +1,7 @@
 // gengap: command-line front end of the library. Subcommands: run (study S1),
-// likelihood (study S7); more studies are added as further subcommands.
+// study (S2-S4: modes-shift, capacity, sample-size), likelihood (study S7).
 // Exit codes: 0 success, 1 failure, 2 bad input (one line on stderr naming the
-// field), 3 likelihood written but some points failed.
+// field), 3 likelihood written but some points failed, 130 study interrupted.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -13,6 +13,7 @@
 #include "gengap/version.hpp"
 #include "likelihood_command.hpp"
 #include "run_command.hpp"
+#include "study_command.hpp"
 
 namespace {
 
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   const auto run_options = gengap::cli::add_run_command(app);
   const auto likelihood_options = gengap::cli::add_likelihood_command(app);
+  const auto study_options = gengap::cli::add_study_command(app);
 
   try {
     app.parse(argc, argv);
@@ -56,6 +58,9 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("run")) {
       run_options->command_line = command_line;
       gengap::cli::run(*run_options);
+    } else if (app.got_subcommand("study")) {
+      study_options->command_line = command_line;
+      return gengap::cli::study(*study_options);
     } else if (app.got_subcommand("likelihood")) {
       likelihood_options->command_line = command_line;
       return gengap::cli::likelihood(*likelihood_options);

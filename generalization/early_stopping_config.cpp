@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include <fmt/format.h>
 
+#include "gengap/generalization/detail/config_json.hpp"
 #include "gengap/generalization/early_stopping.hpp"
 #include "gengap/kernels/error.hpp"
 
@@ -19,53 +19,16 @@ namespace {
 
 using Json = nlohmann::json;
 
-// Shortest round-trip form (0.0005, 1e-10), not std::to_string's fixed six decimals.
-std::string number(double x) { return fmt::format("{}", x); }
-
-// "field: problem" of a library error, re-labelled with the config's dotted key
-// so the user sees the key they typed ("model.activation: unknown activation 'foo' ...").
-[[noreturn]] void rethrow_as(const std::string& key, const InvalidArgument& error) {
-  const std::string what = error.what();
-  const std::size_t colon = what.find(": ");
-  throw InvalidArgument(key, colon == std::string::npos ? what : what.substr(colon + 2));
-}
-
-std::string describe(const Json& value) {
-  const std::string text = value.dump();
-  return std::string(value.type_name()) + " " + (text.size() > 40 ? text.substr(0, 37) + "..." : text);
-}
-
-std::uint64_t read_unsigned(const Json& value, const std::string& key) {
-  if (value.is_number_unsigned()) return value.get<std::uint64_t>();
-  if (value.is_number_integer()) {  // signed storage (a C++ int literal): fine unless negative
-    const std::int64_t x = value.get<std::int64_t>();
-    if (x < 0) throw InvalidArgument(key, "must be a non-negative integer, got " + value.dump());
-    return static_cast<std::uint64_t>(x);
-  }
-  // 1e3 or 1000.0 are integers written as floats: accept them when exact.
-  if (value.is_number_float()) {
-    const double x = value.get<double>();
-    if (std::isfinite(x) && x >= 0.0 && x == std::floor(x) && x < 1.8e19) return static_cast<std::uint64_t>(x);
-    throw InvalidArgument(key, "must be a non-negative integer, got " + value.dump());
-  }
-  throw InvalidArgument(key, "expected a non-negative integer, got " + describe(value));
-}
-
-double read_double(const Json& value, const std::string& key) {
-  if (!value.is_number()) throw InvalidArgument(key, "expected a number, got " + describe(value));
-  const double x = value.get<double>();
-  if (!std::isfinite(x)) throw InvalidArgument(key, "must be finite, got " + number(x));
-  return x;
-}
-
-std::string read_string(const Json& value, const std::string& key) {
-  if (!value.is_string()) throw InvalidArgument(key, "expected a string, got " + describe(value));
-  return value.get<std::string>();
-}
+using detail::config_number;
+using detail::describe_json;
+using detail::read_json_double;
+using detail::read_json_string;
+using detail::read_json_unsigned;
+using detail::rethrow_as;
 
 template <class Parse>
 auto read_name(const Json& value, const std::string& key, Parse parse) {
-  const std::string name = read_string(value, key);
+  const std::string name = read_json_string(value, key);
   try {
     return parse(name);
   } catch (const InvalidArgument& e) {
@@ -79,7 +42,7 @@ class ObjectReader {
  public:
   ObjectReader(const Json& object, std::string prefix) : object_(object), prefix_(std::move(prefix)) {
     if (!object_.is_object()) {
-      throw InvalidArgument(prefix_.empty() ? "config" : prefix_, "expected a JSON object, got " + describe(object_));
+      throw InvalidArgument(prefix_.empty() ? "config" : prefix_, "expected a JSON object, got " + describe_json(object_));
     }
   }
   std::string key(const std::string& name) const { return prefix_.empty() ? name : prefix_ + "." + name; }
@@ -95,28 +58,28 @@ class ObjectReader {
     if (value == nullptr) return;
     const std::string full = key(name);
     if constexpr (std::is_same_v<T, double>) {
-      target = read_double(*value, full);
+      target = read_json_double(*value, full);
     } else if constexpr (std::is_same_v<T, bool>) {
-      if (!value->is_boolean()) throw InvalidArgument(full, "expected true or false, got " + describe(*value));
+      if (!value->is_boolean()) throw InvalidArgument(full, "expected true or false, got " + describe_json(*value));
       target = value->get<bool>();
     } else if constexpr (std::is_same_v<T, std::string>) {
-      target = read_string(*value, full);
+      target = read_json_string(*value, full);
     } else if constexpr (std::is_same_v<T, std::optional<double>>) {
       // null: unset (the default).
       if (value->is_null()) {
         target.reset();
       } else {
-        target = read_double(*value, full);
+        target = read_json_double(*value, full);
       }
     } else if constexpr (std::is_same_v<T, std::vector<double>>) {
-      if (!value->is_array()) throw InvalidArgument(full, "expected an array of numbers, got " + describe(*value));
+      if (!value->is_array()) throw InvalidArgument(full, "expected an array of numbers, got " + describe_json(*value));
       std::vector<double> values;
       for (std::size_t i = 0; i < value->size(); ++i) {
-        values.push_back(read_double((*value)[i], full + "[" + std::to_string(i) + "]"));
+        values.push_back(read_json_double((*value)[i], full + "[" + std::to_string(i) + "]"));
       }
       target = std::move(values);
     } else if constexpr (std::is_same_v<T, std::size_t> || std::is_same_v<T, std::uint64_t>) {
-      target = static_cast<T>(read_unsigned(*value, full));
+      target = static_cast<T>(read_json_unsigned(*value, full));
     } else if constexpr (std::is_same_v<T, Activation>) {
       target = read_name(*value, full, parse_activation);
     } else if constexpr (std::is_same_v<T, FeatureInit>) {
@@ -174,7 +137,7 @@ void require_positive(std::size_t value, const char* key) {
   require(value > 0, key, "must be positive, got " + std::to_string(value));
 }
 void require_positive(double value, const char* key) {
-  require(std::isfinite(value) && value > 0.0, key, "must be positive and finite, got " + number(value));
+  require(std::isfinite(value) && value > 0.0, key, "must be positive and finite, got " + config_number(value));
 }
 
 // Validates one set of likelihood ODE options, naming the config's keys.
@@ -197,7 +160,7 @@ void validate_likelihood(const LikelihoodOptions& o, const Schedule& schedule, c
 }  // namespace
 
 void EarlyStoppingConfig::validate() const {
-  require(std::isfinite(target.mu), "target.mu", "must be finite, got " + number(target.mu));
+  require(std::isfinite(target.mu), "target.mu", "must be finite, got " + config_number(target.mu));
   require_positive(target.variance, "target.variance");
   require_positive(n, "n");
   require_positive(model.m, "model.m");
@@ -207,12 +170,12 @@ void EarlyStoppingConfig::validate() const {
     require_positive(model.embedding_scale, "model.embedding_scale");
   }
   require(std::isfinite(model.initial_scale) && model.initial_scale >= 0.0, "model.initial_scale",
-          "must be finite and non-negative, got " + number(model.initial_scale));
+          "must be finite and non-negative, got " + config_number(model.initial_scale));
   require(std::isfinite(schedule.T) && std::isfinite(schedule.t_min), "schedule.T", "must be finite");
-  require(schedule.t_min > 0.0, "schedule.t_min", "must be positive, got " + number(schedule.t_min));
+  require(schedule.t_min > 0.0, "schedule.t_min", "must be positive, got " + config_number(schedule.t_min));
   require(schedule.T > schedule.t_min, "schedule.T",
-          "must be greater than schedule.t_min (T = " + number(schedule.T) +
-              ", t_min = " + number(schedule.t_min) + ")");
+          "must be greater than schedule.t_min (T = " + config_number(schedule.T) +
+              ", t_min = " + config_number(schedule.t_min) + ")");
   try {
     schedule.validate();
   } catch (const InvalidArgument& e) {
@@ -236,13 +199,13 @@ void EarlyStoppingConfig::validate() const {
   }
   require(tau.points >= 2, "tau.points", "must be at least 2, got " + std::to_string(tau.points));
   require(std::isfinite(tau.eigen_floor) && tau.eigen_floor > 0.0 && tau.eigen_floor < 1.0, "tau.eigen_floor",
-          "must lie in (0, 1), got " + number(tau.eigen_floor));
+          "must lie in (0, 1), got " + config_number(tau.eigen_floor));
   require(tau.saved >= 3 && tau.saved <= tau.points, "tau.saved",
           "must lie in [3, tau.points] (first, a middle and the last tau), got " + std::to_string(tau.saved));
   for (std::size_t i = 0; i < tau.include.size(); ++i) {
     const std::string key = "tau.include[" + std::to_string(i) + "]";
     require(std::isfinite(tau.include[i]) && tau.include[i] > 0.0, key,
-            "must be finite and > 0, got " + number(tau.include[i]));
+            "must be finite and > 0, got " + config_number(tau.include[i]));
     for (std::size_t k = 0; k < i; ++k) {
       require(tau.include[k] != tau.include[i], key, "repeats tau.include[" + std::to_string(k) + "]");
     }
@@ -387,7 +350,7 @@ EarlyStoppingConfig early_stopping_config_from_json(const nlohmann::json& json) 
   root.read("seed", c.seed);
   if (const Json* target = root.find("target")) {
     ObjectReader r(*target, "target");
-    if (const Json* kind = r.find("kind"); kind != nullptr && read_string(*kind, "target.kind") != "two_modes") {
+    if (const Json* kind = r.find("kind"); kind != nullptr && read_json_string(*kind, "target.kind") != "two_modes") {
       throw InvalidArgument("target.kind", "unknown target '" + kind->get<std::string>() + "' (expected two_modes)");
     }
     r.read("mu", c.target.mu);

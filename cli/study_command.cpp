@@ -1,0 +1,400 @@
+#include "study_command.hpp"
+
+#include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/info.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <stdexcept>
+
+#include "config_overrides.hpp"
+#include "gengap/generalization/atomic_file.hpp"
+#include "gengap/generalization/npy.hpp"
+#include "gengap/generalization/run_record.hpp"
+#include "gengap/generalization/study.hpp"
+#include "gengap/generalization/study_plots.hpp"
+#include "gengap/kernels/blas_runtime.hpp"
+#include "gengap/kernels/error.hpp"
+#include "interrupt.hpp"
+#include "progress_bar.hpp"
+#include "results_writer.hpp"
+
+namespace gengap::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+StudyConfig build_config(StudyKind kind, const StudyCommandOptions& options) {
+  nlohmann::json json = options.config_file.empty() ? nlohmann::json::object() : load_config_file(options.config_file);
+  for (const std::string& assignment : options.assignments) apply_assignment(json, assignment);
+  if (options.seed) json["seed"] = *options.seed;
+  StudyConfig config = study_config_from_json(kind, json);
+  config.validate();
+  return config;
+}
+
+std::string folder_name(const StudyConfig& config, std::size_t k) {
+  return std::to_string(k) + "_" + config.setting_label(k);
+}
+
+// Folders a previous run into the same place left behind ("<digits>_..."):
+// they would pass for this run's settings.
+void remove_stale_settings(const fs::path& dir) {
+  if (!fs::is_directory(dir)) return;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    const std::size_t underscore = name.find('_');
+    if (underscore == 0 || underscore == std::string::npos) continue;
+    if (name.find_first_not_of("0123456789") != underscore) continue;
+    fs::remove_all(entry.path());
+  }
+}
+
+std::string csv_text(const std::vector<StudySetting>& finished) {
+  std::string csv;
+  for (const std::string& name : StudySettingSummary::columns()) csv += (csv.empty() ? "" : ",") + name;
+  csv += '\n';
+  for (const StudySetting& s : finished) {
+    const std::vector<double> row = s.summary.row();
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      char buffer[32];
+      std::snprintf(buffer, sizeof buffer, "%.17g", row[c]);  // round-trips every double
+      csv += (c > 0 ? "," : "");
+      csv += buffer;
+    }
+    csv += '\n';
+  }
+  return csv;
+}
+
+// The study folder's own files, rewritten as a whole after every finished
+// setting; callers hold the interrupt's write mutex.
+class StudyFolder {
+ public:
+  StudyFolder(fs::path out, const StudyConfig& config, nlohmann::ordered_json record)
+      : out_(std::move(out)), config_(config), record_(std::move(record)), start_(Clock::now()) {}
+
+  void add(const StudySetting& setting) {
+    const auto at = std::lower_bound(finished_.begin(), finished_.end(), setting.summary.index,
+                                     [](const StudySetting& s, std::size_t k) { return s.summary.index < k; });
+    finished_.insert(at, setting);
+  }
+  const std::vector<StudySetting>& finished() const { return finished_; }
+  StudySummary summary() const {
+    std::vector<StudySettingSummary> rows;
+    for (const StudySetting& s : finished_) rows.push_back(s.summary);
+    return summarize_study(config_, rows);
+  }
+
+  // Everything: table, array, plots, then config.json.
+  void write(const std::string& status) {
+    write_file_atomically(out_ / "settings.csv", csv_text(finished_));
+    const std::size_t columns = StudySettingSummary::columns().size();
+    std::vector<double> table;
+    for (const StudySetting& s : finished_) {
+      const std::vector<double> row = s.summary.row();
+      table.insert(table.end(), row.begin(), row.end());
+    }
+    const std::size_t shape[] = {finished_.size(), columns};
+    write_npy(out_ / "summary.npy", table, shape);
+    const StudySummary summary = this->summary();
+    plots_ = nlohmann::ordered_json::object();
+    try {
+      nlohmann::ordered_json files = nlohmann::ordered_json::array();
+      for (const fs::path& png : write_study_plots(out_ / "plots", config_, finished_, summary)) {
+        files.push_back(png.filename().string());
+      }
+      plots_["files"] = files;
+    } catch (const GnuplotNotFound& e) {
+      plots_["error"] = std::string("gnuplot not found: ") + e.what();
+    } catch (const std::runtime_error& e) {
+      plots_["error"] = e.what();
+    }
+    write_record(status, summary);
+  }
+
+  // config.json alone (the interrupt's last word: no plots, no gnuplot).
+  void write_record(const std::string& status) { write_record(status, summary()); }
+
+  const nlohmann::ordered_json& plots() const { return plots_; }
+
+ private:
+  void write_record(const std::string& status, const StudySummary& summary) {
+    nlohmann::ordered_json record = record_;
+    record["status"] = status;
+    nlohmann::ordered_json timings;
+    nlohmann::ordered_json per_setting = nlohmann::ordered_json::object();
+    for (const StudySetting& s : finished_) per_setting[config_.setting_label(s.summary.index)] = s.summary.seconds;
+    timings["settings"] = per_setting;
+    timings["total"] = std::chrono::duration<double>(Clock::now() - start_).count();
+    record["timings"] = timings;
+    record["summary"] = summary.to_json();
+    nlohmann::ordered_json settings = nlohmann::ordered_json::array();
+    for (const StudySetting& s : finished_) {
+      nlohmann::ordered_json entry;
+      entry["index"] = s.summary.index;
+      entry["key"] = swept_key(config_.kind);
+      entry["value"] = s.summary.value;
+      entry["folder"] = "settings/" + folder_name(config_, s.summary.index);
+      entry["summary"] = s.summary.to_json();
+      settings.push_back(entry);
+    }
+    record["settings"] = settings;
+    record["summary_columns"] = StudySettingSummary::columns();
+    record["plots"] = plots_;
+    write_file_atomically(out_ / "config.json", record.dump(2) + "\n");
+  }
+
+  fs::path out_;
+  const StudyConfig& config_;
+  nlohmann::ordered_json record_;
+  Clock::time_point start_;
+  std::vector<StudySetting> finished_;
+  nlohmann::ordered_json plots_ = nlohmann::ordered_json::object();
+};
+
+// One S1 results folder per setting, exactly as `gengap run` writes it, with
+// the setting's place in the study.
+void write_setting_folder(const fs::path& dir, const StudyConfig& config, const StudySetting& s,
+                          const StudyCommandOptions& options) {
+  ensure_directory(dir, "out");
+  const EarlyStoppingResult& r = s.result;
+  nlohmann::ordered_json record;
+  record["study"] = "s1_early_stopping";
+  record["part_of"] = {{"study", to_string(config.kind)},
+                       {"setting", s.summary.index},
+                       {"key", swept_key(config.kind)},
+                       {"value", s.summary.value}};
+  record["command"] = options.command_line;
+  record["seed"] = r.config.seed;
+  record["config"] = to_json(r.config);
+  record["environment"] = environment_record();
+  record["timings"] = r.timings.to_json();
+  record["summary"] = r.summary.to_json();
+  write_results(dir, r, std::move(record));
+}
+
+std::string g(double x, const char* pattern = "%.4g") {
+  if (!std::isfinite(x)) return "-";
+  char text[48];
+  std::snprintf(text, sizeof text, pattern, x);
+  return text;
+}
+
+std::string values_text(const StudyConfig& c) {
+  std::string text;
+  for (const double v : c.sweep.values) text += (text.empty() ? "" : ", ") + g(v, "%g");
+  return "{" + text + "}";
+}
+
+void print_header(const StudyConfig& c, int threads, std::size_t in_flight) {
+  const EarlyStoppingConfig& b = c.base;
+  const std::string key(swept_key(c.kind));
+  std::string base;
+  const auto add = [&](const std::string& name, const std::string& text) {
+    if (name != key) base += (base.empty() ? "" : ", ") + name + "=" + text;
+  };
+  add("target.mu", g(b.target.mu, "%g"));
+  add("n", std::to_string(b.n));
+  add("model.m", std::to_string(b.model.m));
+  const std::string train_loss = b.train_loss.method == TrainLossMethod::monte_carlo
+                                     ? "K=" + std::to_string(b.train_loss.draws_per_sample)
+                                     : "train quadrature " + std::to_string(b.train_loss.time_nodes) + "x" +
+                                           std::to_string(b.train_loss.noise_nodes);
+  std::printf("gengap study %s (%s): %s in %s; %s, %s/%s, %s T=%g t_min=%g, %s, seed=%llu, %d threads, %zu settings at "
+              "once\n",
+              std::string(to_string(c.kind)).c_str(), std::string(study_label(c.kind)).c_str(), key.c_str(),
+              values_text(c).c_str(), base.c_str(), std::string(to_string(b.model.activation)).c_str(),
+              std::string(to_string(b.model.embedding)).c_str(), std::string(to_string(b.schedule.kind)).c_str(),
+              b.schedule.T, b.schedule.t_min, train_loss.c_str(), static_cast<unsigned long long>(b.seed), threads,
+              in_flight);
+}
+
+// The per-setting table: columns depend on the study (fixed tau, threshold).
+void print_table(const StudyConfig& c, const std::vector<StudySetting>& finished) {
+  const bool per_feature = c.sweep.tau_unit == TauUnit::per_feature;
+  const std::string tau = per_feature ? "tau/m" : "tau";
+  const bool fixed = c.sweep.fixed_tau.has_value();
+  const bool threshold = c.kind == StudyKind::capacity;
+  std::string header = "  " + std::string(swept_key(c.kind));
+  header.resize(std::max<std::size_t>(header.size(), 12), ' ');
+  std::printf("%s %10s %9s %10s %8s", header.c_str(), "min KL", "+-", per_feature ? "tau*/m" : "tau*", "interior");
+  if (fixed) std::printf(" %14s", ("KL(" + tau + "=" + g(*c.sweep.fixed_tau, "%g") + ")").c_str());
+  if (threshold) std::printf(" %16s", (tau + "(KL<=" + g(c.sweep.kl_threshold, "%g") + ")").c_str());
+  std::printf(" %11s %21s %8s %9s\n", "L-L_n(tau*)", "mass range", "flagged", "time");
+  for (const StudySetting& s : finished) {
+    const StudySettingSummary& r = s.summary;
+    std::string value = "  " + g(r.value, "%g");
+    value.resize(std::max<std::size_t>(header.size(), value.size()), ' ');
+    std::printf("%s %10s %9s %10s %8s", value.c_str(), g(r.kl_best, "%.5g").c_str(), g(r.kl_best_error, "%.2g").c_str(),
+                g(r.tau_best / r.tau_scale).c_str(), r.kl_available ? (r.interior_minimum ? "yes" : "no") : "-");
+    if (fixed) std::printf(" %14s", g(r.kl_fixed_tau, "%.5g").c_str());
+    if (threshold) std::printf(" %16s", g(r.tau_threshold / r.tau_scale).c_str());
+    const std::string mass = std::isfinite(r.mass_min) ? "[" + g(r.mass_min, "%.6f") + ", " + g(r.mass_max, "%.6f") + "]" : "-";
+    std::printf(" %11s %21s %8s %8.1fs\n", g(r.gap_best, "%.3g").c_str(), mass.c_str(),
+                (std::to_string(r.kl_flagged) + "/" + std::to_string(r.kl_evaluated)).c_str(), r.seconds);
+  }
+}
+
+void print_fits(const StudySummary& summary) {
+  if (summary.fits.empty()) return;
+  std::printf("  rates (least squares on log-log):\n");
+  for (const StudyFit& f : summary.fits) {
+    std::printf("    %s: ", f.description.c_str());
+    if (f.fit) {
+      const PowerLawFit& p = *f.fit;
+      std::printf("slope %.3g [%.0f%% CI %.3g, %.3g], R^2 %.3f, %zu points", p.slope, 100.0 * p.confidence, p.slope_low,
+                  p.slope_high, p.r_squared, p.points);
+    } else {
+      std::printf("no fit (%s)", f.skipped.c_str());
+    }
+    std::printf("; paper: %s\n", f.paper_claim.c_str());
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<StudyCommandOptions> add_study_command(CLI::App& app) {
+  auto options = std::make_shared<StudyCommandOptions>();
+  CLI::App* study = app.add_subcommand(
+      "study", "Studies S2-S4: S1 swept over one parameter (modes-shift: target.mu, capacity: model.m, sample-size: n)");
+  study->add_option("name", options->study, "modes-shift | capacity | sample-size")->required();
+  study->add_option("--out", options->out, "Results folder (created if missing; default results/<name>)");
+  study->add_option("--config", options->config_file,
+                    "JSON config file (S1's keys plus \"sweep\", as in config.json's \"config\")");
+  study->add_option("--set", options->assignments,
+                    "Override one config key, dotted (e.g. --set sweep.values=[16,64,256] --set n=500); repeatable")
+      ->type_name("KEY=VALUE");
+  study->add_option("--threads", options->threads, "Worker threads (default: all cores)")->check(CLI::Range(1, 4096));
+  study->add_option("--seed", options->seed, "Seed of every random stream (overrides the config's seed)");
+  study->add_flag("--quiet", options->quiet, "No progress bar on stderr");
+  return options;
+}
+
+int study(const StudyCommandOptions& options) {
+  // Everything the user typed is checked before anything is computed or written.
+  const StudyKind kind = parse_study_kind(options.study);
+  const StudyConfig config = build_config(kind, options);
+  const fs::path out(options.out.empty() ? "results/" + std::string(to_string(kind)) : options.out);
+  ensure_directory(out, "out");
+  ensure_directory(out / "settings", "out");
+
+  const int threads = options.threads > 0 ? static_cast<int>(options.threads) : tbb::info::default_concurrency();
+  const tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+  const ScopedBlasThreads single_threaded_blas(1);
+  const std::size_t in_flight = std::max<std::size_t>(
+      1, std::min(config.settings(), config.sweep.max_parallel > 0 ? config.sweep.max_parallel
+                                                                   : static_cast<std::size_t>(threads)));
+
+  nlohmann::ordered_json record;
+  record["study"] = to_string(kind);
+  record["label"] = study_label(kind);
+  record["command"] = options.command_line;
+  record["seed"] = config.base.seed;
+  record["config"] = to_json(config);
+  record["environment"] = environment_record();
+  StudyFolder folder(out, config, std::move(record));
+
+  // Progress: each setting's estimated phase costs, advanced as its next phase starts.
+  std::vector<std::vector<std::pair<std::string, double>>> costs(config.settings());
+  std::vector<std::size_t> current(config.settings(), 0);  // phases of setting k completed so far
+  double total = 0.0;
+  for (std::size_t k = 0; k < config.settings(); ++k) {
+    costs[k] = estimated_phase_costs(config.setting(k));
+    for (const auto& [phase, cost] : costs[k]) total += cost;
+  }
+  ProgressBarOptions bar_options;
+  bar_options.enabled = !options.quiet;
+  ProgressBar bar("gengap study " + std::string(to_string(kind)), total, bar_options);
+  std::size_t done = 0;  // settings finished (under the write mutex)
+
+  InterruptExit interrupt([&] {
+    // The watcher holds the write mutex: no setting is half-written, `folder` is consistent.
+    if (!options.quiet && ::isatty(::fileno(stderr))) std::fputc('\n', stderr);
+    try {
+      folder.write_record("interrupted");
+    } catch (const std::exception&) {
+      // The previous config.json stays: it describes the same finished settings.
+    }
+    std::fprintf(stderr, "gengap: interrupted: kept %zu of %zu settings in %s (complete folders, listed in config.json)\n",
+                 folder.finished().size(), config.settings(), out.string().c_str());
+  });
+
+  {
+    const std::lock_guard lock(interrupt.write_mutex());
+    remove_stale_settings(out / "settings");
+    folder.write("running");
+  }
+
+  StudyCallbacks callbacks;
+  callbacks.on_phase = [&](std::size_t k, std::string_view phase) {
+    // Calls for one setting come in order from the thread running it.
+    const auto& phases = costs[k];
+    std::size_t j = current[k];
+    while (j < phases.size() && phases[j].first != phase) ++j;
+    double work = 0.0;
+    // Entering phase j completes the phases before it.
+    for (std::size_t i = current[k]; i < j && i < phases.size(); ++i) work += phases[i].second;
+    current[k] = std::min(j, phases.size());
+    bar.advance(work, config.setting_label(k) + ": " + std::string(phase));
+  };
+  callbacks.on_setting = [&](const StudySetting& s) {
+    const std::lock_guard lock(interrupt.write_mutex());
+    const std::size_t k = s.summary.index;
+    write_setting_folder(out / "settings" / folder_name(config, k), config, s, options);
+    folder.add(s);
+    folder.write("running");
+    ++done;
+    double rest = 0.0;
+    for (std::size_t i = current[k]; i < costs[k].size(); ++i) rest += costs[k][i].second;
+    current[k] = costs[k].size();
+    bar.advance(rest, config.setting_label(k) + " done (" + std::to_string(done) + "/" +
+                          std::to_string(config.settings()) + " settings)");
+  };
+  callbacks.stop_requested = [&] { return interrupt.interrupted(); };
+
+  StudyResult result;
+  try {
+    result = run_study(config, callbacks);
+  } catch (const std::exception& e) {
+    // The finished settings stay valid; config.json says the rest is missing and why.
+    const std::lock_guard lock(interrupt.write_mutex());
+    try {
+      folder.write_record(std::string("failed: ") + e.what());
+    } catch (const std::exception&) {
+    }
+    throw;
+  }
+  {
+    const std::lock_guard lock(interrupt.write_mutex());
+    folder.write_record("complete");
+  }
+  // The phase costs were added up in another order: what rounding left over.
+  bar.advance(std::max(0.0, total - bar.done()));
+  bar.finish();
+
+  print_header(config, threads, in_flight);
+  print_table(config, folder.finished());
+  print_fits(folder.summary());
+  std::printf("  time: %.1f s\n", result.seconds);
+  std::printf("  results: %s (config.json, settings.csv, summary.npy, settings/<k>_%s=<value>/)\n",
+              out.string().c_str(), std::string(swept_key(kind)).c_str());
+  const nlohmann::ordered_json& plots = folder.plots();
+  if (plots.contains("error")) {
+    std::fprintf(stderr, "gengap: warning: plots not drawn (%s); their data and gnuplot scripts are in %s\n",
+                 plots["error"].get<std::string>().c_str(), (out / "plots").string().c_str());
+  } else if (plots.contains("files")) {
+    std::string files;
+    for (const auto& name : plots["files"]) files += (files.empty() ? "" : ", ") + name.get<std::string>();
+    std::printf("  plots: %s (%s)\n", (out / "plots").string().c_str(), files.c_str());
+  }
+  return 0;
+}
+
+}  // namespace gengap::cli

@@ -1,0 +1,243 @@
+// `gengap study` as a user runs it (GENGAP_CLI_PATH): the results folder of a
+// tiny capacity study (files, config.json, settings.csv, summary.npy, one S1
+// folder per setting), one-line errors naming the key with exit code 2 and
+// nothing written, and Ctrl-C: exit code 130 with the finished settings kept
+// whole and listed consistently, and no temporary file left anywhere.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_support.hpp"
+#include "gengap/generalization/npy.hpp"
+#include "gengap/generalization/plot.hpp"
+
+extern char** environ;
+
+namespace gengap {
+namespace {
+
+namespace fs = std::filesystem;
+using testing_cli::Outcome;
+using testing_cli::read;
+
+// Each setting in well under a second: KL at 6 of 15 taus by quadrature
+// (loose tolerances) and at the 3 saved ones by Monte Carlo over 100 points.
+const std::vector<std::string> kTiny = {
+    "--quiet", "--set", "n=150", "--set", "train_loss.draws_per_sample=8", "--set", "population_loss.time_nodes=48",
+    "--set", "population_loss.space_nodes=12", "--set", "tau.points=15", "--set", "tau.saved=3", "--set",
+    "kl.test_points=100", "--set", "kl.rtol=1e-3", "--set", "kl.atol=1e-3", "--set", "kl.quadrature_rtol=1e-4",
+    "--set", "kl.quadrature_atol=1e-4", "--set", "kl.quadrature_nodes=65", "--set", "kl.quadrature_tolerance=1e-2",
+    "--set", "kl.tau_stride=3", "--set", "kl.ode_tau_stride=100", "--set", "kl.score_integral=false", "--set",
+    "bounds.enabled=false"};
+
+std::string joined(const std::vector<std::string>& arguments) {
+  std::string text;
+  for (const std::string& a : arguments) text += " '" + a + "'";
+  return text;
+}
+
+class CliStudy : public testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("gengap_cli_study_test_" + std::to_string(::getpid()) + "_" +
+                                        testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  Outcome gengap(const std::string& arguments) const { return testing_cli::run_gengap(dir_, arguments); }
+  fs::path dir_;
+};
+
+std::vector<std::vector<std::string>> csv_rows(const fs::path& path) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(read(path));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> fields;
+    std::istringstream cells(line);
+    std::string cell;
+    while (std::getline(cells, cell, ',')) fields.push_back(cell);
+    rows.push_back(fields);
+  }
+  return rows;
+}
+
+std::vector<fs::path> temporaries(const fs::path& root) {
+  std::vector<fs::path> found;
+  for (const auto& entry : fs::recursive_directory_iterator(root)) {
+    if (entry.path().filename().string().find(".tmp.") != std::string::npos) found.push_back(entry.path());
+  }
+  return found;
+}
+
+// config.json, settings.csv, summary.npy and the settings/ folders describe
+// the same finished settings; returns their indices.
+std::vector<std::size_t> expect_consistent_folder(const fs::path& out, std::size_t total) {
+  const auto config = nlohmann::json::parse(read(out / "config.json"));
+  std::vector<std::size_t> listed;
+  std::set<std::string> folders;
+  for (const auto& entry : config["settings"]) {
+    listed.push_back(entry["index"].get<std::size_t>());
+    const fs::path folder = out / entry["folder"].get<std::string>();
+    folders.insert(folder.filename().string());
+    // A complete S1 folder: config.json (written last) with its summary.
+    const auto s1 = nlohmann::json::parse(read(folder / "config.json"));
+    EXPECT_TRUE(s1.contains("summary")) << folder;
+    EXPECT_EQ(s1["part_of"]["setting"], entry["index"]);
+    EXPECT_TRUE(fs::exists(folder / "curves.csv")) << folder;
+    EXPECT_TRUE(fs::exists(folder / "model" / "A.npy")) << folder;
+  }
+  EXPECT_EQ(config["summary"]["settings_finished"].get<std::size_t>(), listed.size());
+  EXPECT_EQ(config["summary"]["settings_total"].get<std::size_t>(), total);
+  std::set<std::string> on_disk;
+  for (const auto& entry : fs::directory_iterator(out / "settings")) on_disk.insert(entry.path().filename().string());
+  EXPECT_EQ(on_disk, folders);  // no setting folder that config.json does not list
+
+  const auto rows = csv_rows(out / "settings.csv");
+  const auto& columns = config["summary_columns"];
+  EXPECT_EQ(rows.size(), listed.size() + 1);
+  EXPECT_EQ(rows.front().size(), columns.size());
+  for (std::size_t r = 1; r < rows.size(); ++r) {
+    EXPECT_EQ(rows[r].size(), columns.size());
+    EXPECT_EQ(std::stoul(rows[r][0]), listed[r - 1]);  // index column, in setting order
+  }
+  const NpyArray table = read_npy(out / "summary.npy");
+  EXPECT_EQ(table.shape, (std::vector<std::size_t>{listed.size(), columns.size()}));
+  for (std::size_t r = 0; r < listed.size(); ++r) {
+    EXPECT_EQ(table.values[r * columns.size()], static_cast<double>(listed[r]));
+    EXPECT_EQ(table.values[r * columns.size() + 3], std::stod(rows[r + 1][3]));  // kl_best, %.17g exact
+  }
+  EXPECT_TRUE(temporaries(out).empty());
+  return listed;
+}
+
+TEST_F(CliStudy, WritesACompleteConsistentFolder) {
+  const fs::path out = dir_ / "capacity";
+  const Outcome o = gengap("study capacity --out '" + out.string() + "' --threads 2 --set 'sweep.values=[8,16,32]'" +
+                           joined(kTiny));
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.out.find("gengap study capacity (S3)"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("min_tau KL vs m: slope"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("paper: -0.8"), std::string::npos) << o.out;
+
+  const auto config = nlohmann::json::parse(read(out / "config.json"));
+  EXPECT_EQ(config["study"], "capacity");
+  EXPECT_EQ(config["status"], "complete");
+  EXPECT_EQ(config["config"]["sweep"]["values"], nlohmann::json::parse("[8.0, 16.0, 32.0]"));
+  EXPECT_EQ(config["config"]["n"], 150);
+  EXPECT_FALSE(config["config"]["model"].contains("m"));
+  EXPECT_TRUE(config["environment"].contains("gengap_version"));
+  EXPECT_GT(config["timings"]["total"].get<double>(), 0.0);
+  ASSERT_EQ(config["summary"]["fits"].size(), 3u);
+  EXPECT_EQ(config["summary"]["fits"][0]["name"], "kl_best_vs_m");
+  EXPECT_EQ(config["summary"]["fits"][0]["fit"]["points"], 3);
+  EXPECT_EQ(expect_consistent_folder(out, 3), (std::vector<std::size_t>{0, 1, 2}));
+  EXPECT_TRUE(fs::exists(out / "settings" / "1_model.m=16" / "config.json"));
+  const auto s1 = nlohmann::json::parse(read(out / "settings" / "1_model.m=16" / "config.json"));
+  EXPECT_EQ(s1["config"]["model"]["m"], 16);
+  // The fixed tau (500 per feature) is in the setting's grid.
+  EXPECT_EQ(s1["config"]["tau"]["include"], nlohmann::json::parse("[8000.0]"));
+  if (gnuplot_available()) {
+    for (const char* png : {"kl.png", "densities.png", "fits.png"}) EXPECT_TRUE(fs::exists(out / "plots" / png)) << png;
+  }
+
+  // The folder's config.json repeats the run's configuration.
+  const fs::path again = dir_ / "again";
+  const Outcome repeat = gengap("study capacity --config '" + (out / "config.json").string() + "' --out '" +
+                                again.string() + "' --quiet --set 'sweep.values=[8]'");
+  ASSERT_EQ(repeat.exit_code, 0) << repeat.err;
+  EXPECT_EQ(read(again / "settings" / "0_model.m=8" / "curves.csv"), read(out / "settings" / "0_model.m=8" / "curves.csv"));
+}
+
+TEST_F(CliStudy, BadInputExitsTwoWithOneLineNamingTheKey) {
+  const fs::path out = dir_ / "never";
+  const std::string to = " --out '" + out.string() + "'";
+  const struct {
+    std::string arguments, message;
+  } cases[] = {
+      {"study capacity --set 'sweep.values=[16,-1]'", "gengap: error: sweep.values[1]: must be positive"},
+      {"study capacity --set sweep.values=16,32", "gengap: error: sweep.values: expected an array of numbers"},
+      {"study capacity --set sweep.speed=2", "gengap: error: sweep.speed: unknown key"},
+      {"study capacity --set model.m=64", "gengap: error: model.m: set by the capacity study's sweep.values"},
+      {"study sample-size --set kl.rtol=fast", "gengap: error: kl.rtol: expected a number"},
+      {"study modes-shift --set sweep.fixed_tau=0", "gengap: error: sweep.fixed_tau: must be positive"},
+      {"study capacitance", "gengap: error: study: unknown study 'capacitance'"},
+  };
+  for (const auto& c : cases) {
+    const Outcome o = gengap(c.arguments + to);
+    EXPECT_EQ(o.exit_code, 2) << c.arguments;
+    EXPECT_EQ(o.err.rfind(c.message, 0), 0u) << c.arguments << ": " << o.err;
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+    EXPECT_FALSE(fs::exists(out)) << c.arguments;
+  }
+}
+
+// Starts gengap as a child (argv, no shell) with stdout/stderr in files.
+pid_t spawn_gengap(const std::vector<std::string>& arguments, const fs::path& out, const fs::path& err) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  // GENGAP_BLAS_REEXECUTED cleared so the program makes its own OpenBLAS decision
+  // (as cli_support.hpp does); env execs gengap in the same process.
+  std::vector<std::string> args = {"env", "-u", "GENGAP_BLAS_REEXECUTED", GENGAP_CLI_PATH};
+  args.insert(args.end(), arguments.begin(), arguments.end());
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  const int status = posix_spawnp(&pid, "env", &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return status == 0 ? pid : -1;
+}
+
+TEST_F(CliStudy, InterruptKeepsTheFinishedSettingsWhole) {
+  const fs::path out = dir_ / "capacity";
+  // One setting at a time, cheapest first; the later ones take seconds, so
+  // the interrupt lands while some are unfinished.
+  std::vector<std::string> arguments = {"study", "capacity", "--out", out.string(), "--threads", "2", "--set",
+                                        "sweep.values=[8,16,256,512,1024]", "--set", "sweep.max_parallel=1"};
+  arguments.insert(arguments.end(), kTiny.begin(), kTiny.end());
+  const pid_t pid = spawn_gengap(arguments, dir_ / "stdout.txt", dir_ / "stderr.txt");
+  ASSERT_GT(pid, 0);
+  const fs::path first = out / "settings" / "0_model.m=8" / "config.json";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(first) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(fs::exists(first)) << read(dir_ / "stderr.txt");
+  ASSERT_EQ(::kill(pid, SIGINT), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+
+  const std::string err = read(dir_ / "stderr.txt");
+  const auto config = nlohmann::json::parse(read(out / "config.json"));
+  EXPECT_EQ(config["status"], "interrupted");
+  const std::vector<std::size_t> kept = expect_consistent_folder(out, 5);
+  ASSERT_GE(kept.size(), 1u);
+  EXPECT_LT(kept.size(), 5u);
+  EXPECT_EQ(kept.front(), 0u);
+  const std::string line = "gengap: interrupted: kept " + std::to_string(kept.size()) + " of 5 settings in ";
+  EXPECT_NE(err.find(line), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace gengap
