@@ -26,6 +26,14 @@ nlohmann::json load_config_file(const std::filesystem::path& path) {
   return json;
 }
 
+nlohmann::json layered_config(const std::filesystem::path& config_file, const std::vector<std::string>& assignments,
+                              const std::optional<unsigned long long>& seed) {
+  nlohmann::json json = config_file.empty() ? nlohmann::json::object() : load_config_file(config_file);
+  for (const std::string& assignment : assignments) apply_assignment(json, assignment);
+  if (seed) json["seed"] = *seed;
+  return json;
+}
+
 void apply_assignment(nlohmann::json& config, std::string_view assignment) {
   const std::size_t equals = assignment.find('=');
   if (equals == std::string_view::npos || equals == 0) {

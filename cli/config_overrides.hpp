@@ -5,6 +5,9 @@
 // valid JSON ("64", "1e-3", "true", "\"x\"") and taken as a string otherwise
 // ("relu").
 #include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -21,5 +24,10 @@ nlohmann::json load_config_file(const std::filesystem::path& path);
 // objects. Throws InvalidArgument("--set", ...) for a malformed assignment and
 // InvalidArgument(<key>, ...) when a parent of the key is not an object.
 void apply_assignment(nlohmann::json& config, std::string_view assignment);
+
+// The whole layer in order: the config file (empty path: none), then each
+// --set, then --seed when given. The caller parses the result strictly.
+nlohmann::json layered_config(const std::filesystem::path& config_file, const std::vector<std::string>& assignments,
+                              const std::optional<unsigned long long>& seed);
 
 }  // namespace gengap::cli

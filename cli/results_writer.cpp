@@ -13,24 +13,31 @@
 #include "gengap/generalization/saved_model.hpp"
 
 namespace gengap::cli {
-namespace {
 
-// %.17g round-trips every double exactly (17 significant digits).
-void append_number(std::string& line, double value) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.17g", value);
-  line += buffer;
-}
 
-void append_row(std::string& csv, std::span<const double> row) {
+void append_csv_row(std::string& csv, std::span<const double> row) {
   for (std::size_t c = 0; c < row.size(); ++c) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%.17g", row[c]);
     if (c > 0) csv += ',';
-    append_number(csv, row[c]);
+    csv += buffer;
   }
   csv += '\n';
 }
 
-}  // namespace
+nlohmann::ordered_json plots_record(const std::function<std::vector<std::filesystem::path>()>& draw) {
+  nlohmann::ordered_json plots;
+  try {
+    nlohmann::ordered_json files = nlohmann::ordered_json::array();
+    for (const auto& png : draw()) files.push_back(png.filename().string());
+    plots["files"] = files;
+  } catch (const GnuplotNotFound& e) {
+    plots["error"] = std::string("gnuplot not found: ") + e.what();
+  } catch (const std::runtime_error& e) {
+    plots["error"] = e.what();
+  }
+  return plots;
+}
 
 std::string curves_csv(const EarlyStoppingResult& r) {
   std::string csv =
@@ -51,7 +58,7 @@ std::string curves_csv(const EarlyStoppingResult& r) {
                           b.score_matching,    b.likelihood_bound,  b.optimization_error, b.optimization_bound,
                           b.loss_train_second, b.monte_carlo_error, b.rademacher,       b.theorem_tau4_mn,
                           b.theorem_tau3_m2,   b.theorem_inv_tau,   b.theorem_inv_m};
-    append_row(csv, row);
+    append_csv_row(csv, row);
   }
   return csv;
 }
@@ -60,7 +67,7 @@ std::string density_csv(const DensitySnapshot& snapshot) {
   std::string csv = "x,p0,p_theta\n";
   for (std::size_t j = 0; j < snapshot.x.size(); ++j) {
     const double row[] = {snapshot.x[j], snapshot.p0[j], snapshot.p_theta[j]};
-    append_row(csv, row);
+    append_csv_row(csv, row);
   }
   return csv;
 }
@@ -85,7 +92,7 @@ void write_densities(const std::filesystem::path& dir, const EarlyStoppingResult
     write_npy(dir / (stem + ".npy"), table, shape);
     const KlRow& kl = r.kl[s.index];
     const double row[] = {static_cast<double>(k), static_cast<double>(s.index), s.tau, kl.quad, kl.ode, kl.mass};
-    append_row(index, row);
+    append_csv_row(index, row);
   }
   write_file_atomically(dir / "snapshots.csv", index);
 }
@@ -109,21 +116,6 @@ void remove_stale_densities(const std::filesystem::path& dir, std::size_t writte
   }
 }
 
-// Plots are a convenience on top of the numbers: when gnuplot is missing or
-// fails, the data and scripts are still written and config.json says why.
-nlohmann::ordered_json write_plots(const std::filesystem::path& dir, const EarlyStoppingResult& r) {
-  nlohmann::ordered_json plots;
-  try {
-    nlohmann::ordered_json files = nlohmann::ordered_json::array();
-    for (const auto& png : write_early_stopping_plots(dir, r)) files.push_back(png.filename().string());
-    plots["files"] = files;
-  } catch (const GnuplotNotFound& e) {
-    plots["error"] = std::string("gnuplot not found: ") + e.what();
-  } catch (const std::runtime_error& e) {
-    plots["error"] = e.what();
-  }
-  return plots;
-}
 
 }  // namespace
 
@@ -142,7 +134,7 @@ nlohmann::ordered_json write_results(const std::filesystem::path& out, const Ear
   write_file_atomically(out / "curves.csv", curves_csv(r));
   if (!r.densities.empty()) write_densities(out / "densities", r);
   remove_stale_densities(out / "densities", r.densities.size());
-  record["plots"] = write_plots(out / "plots", r);
+  record["plots"] = plots_record([&] { return write_early_stopping_plots(out / "plots", r); });
 
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
   nlohmann::ordered_json& timings = record["timings"];

@@ -37,13 +37,24 @@
 // Every file is replaced atomically; config.json is written last, so its
 // presence with a "summary" marks a complete folder.
 #include <filesystem>
+#include <functional>
+#include <span>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "gengap/generalization/early_stopping.hpp"
 
 namespace gengap::cli {
+
+// One CSV row of numbers (%.17g: every double round-trips; "nan" where missing), newline-terminated.
+void append_csv_row(std::string& csv, std::span<const double> row);
+
+// config.json's "plots" entry for drawing figures: {"files": [PNG names]} from
+// `draw`, or {"error": why} when gnuplot is missing or fails (plots are a
+// convenience on top of the numbers: their data and scripts are still written).
+nlohmann::ordered_json plots_record(const std::function<std::vector<std::filesystem::path>()>& draw);
 
 // curves.csv's text: header row, then one row per tau with %.17g values.
 std::string curves_csv(const EarlyStoppingResult& result);

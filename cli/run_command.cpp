@@ -21,10 +21,8 @@ namespace gengap::cli {
 namespace {
 
 EarlyStoppingConfig build_config(const RunOptions& options) {
-  nlohmann::json json = options.config_file.empty() ? nlohmann::json::object() : load_config_file(options.config_file);
-  for (const std::string& assignment : options.assignments) apply_assignment(json, assignment);
-  if (options.seed) json["seed"] = *options.seed;
-  EarlyStoppingConfig config = early_stopping_config_from_json(json);
+  EarlyStoppingConfig config =
+      early_stopping_config_from_json(layered_config(options.config_file, options.assignments, options.seed));
   config.validate();
   return config;
 }

@@ -31,10 +31,8 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 StudyConfig build_config(StudyKind kind, const StudyCommandOptions& options) {
-  nlohmann::json json = options.config_file.empty() ? nlohmann::json::object() : load_config_file(options.config_file);
-  for (const std::string& assignment : options.assignments) apply_assignment(json, assignment);
-  if (options.seed) json["seed"] = *options.seed;
-  StudyConfig config = study_config_from_json(kind, json);
+  StudyConfig config =
+      study_config_from_json(kind, layered_config(options.config_file, options.assignments, options.seed));
   config.validate();
   return config;
 }
@@ -60,16 +58,7 @@ std::string csv_text(const std::vector<StudySetting>& finished) {
   std::string csv;
   for (const std::string& name : StudySettingSummary::columns()) csv += (csv.empty() ? "" : ",") + name;
   csv += '\n';
-  for (const StudySetting& s : finished) {
-    const std::vector<double> row = s.summary.row();
-    for (std::size_t c = 0; c < row.size(); ++c) {
-      char buffer[32];
-      std::snprintf(buffer, sizeof buffer, "%.17g", row[c]);  // round-trips every double
-      csv += (c > 0 ? "," : "");
-      csv += buffer;
-    }
-    csv += '\n';
-  }
+  for (const StudySetting& s : finished) append_csv_row(csv, s.summary.row());
   return csv;
 }
 
@@ -104,18 +93,7 @@ class StudyFolder {
     const std::size_t shape[] = {finished_.size(), columns};
     write_npy(out_ / "summary.npy", table, shape);
     const StudySummary summary = this->summary();
-    plots_ = nlohmann::ordered_json::object();
-    try {
-      nlohmann::ordered_json files = nlohmann::ordered_json::array();
-      for (const fs::path& png : write_study_plots(out_ / "plots", config_, finished_, summary)) {
-        files.push_back(png.filename().string());
-      }
-      plots_["files"] = files;
-    } catch (const GnuplotNotFound& e) {
-      plots_["error"] = std::string("gnuplot not found: ") + e.what();
-    } catch (const std::runtime_error& e) {
-      plots_["error"] = e.what();
-    }
+    plots_ = plots_record([&] { return write_study_plots(out_ / "plots", config_, finished_, summary); });
     write_record(status, summary);
   }
 

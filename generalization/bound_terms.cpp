@@ -117,8 +117,8 @@ BoundTerms bound_terms_along_training(const GradientFlow& flow, std::span<const 
   BoundTerms terms;
   terms.rows.assign(count, BoundRow{});
   for (const double lambda : flow.eigen().values) terms.gram_trace += std::max(0.0, lambda);
-  terms.distance_to_minimizer = std::sqrt(flow.distance_to_minimizer_squared());
   const double distance_squared = flow.distance_to_minimizer_squared();
+  terms.distance_to_minimizer = std::sqrt(distance_squared);
 
   const bool score_matching = settings.score_matching && target.dim() <= 2;
   std::vector<double> j_sm;

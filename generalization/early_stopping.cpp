@@ -7,6 +7,7 @@
 #include <cmath>
 #include <optional>
 
+#include "gengap/generalization/detail/config_json.hpp"
 #include "gengap/kernels/blas_runtime.hpp"
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/random.hpp"
@@ -16,6 +17,8 @@
 
 namespace gengap {
 namespace {
+
+using detail::number_or_null;
 
 std::unique_ptr<DesignPoints> training_design(const EarlyStoppingConfig& c, MatrixView data, const DsmSetup& setup) {
   if (c.train_loss.method == TrainLossMethod::monte_carlo) {
@@ -207,8 +210,7 @@ nlohmann::ordered_json EarlyStoppingSummary::to_json() const {
                 {"timescale_min", timescale_min},
                 {"timescale_max", timescale_max}};
   if (kl_available) {
-    // NaN is not JSON: a missing floor (no quadrature) is null.
-    const auto number_or_null = [](double x) { return std::isfinite(x) ? nlohmann::ordered_json(x) : nlohmann::ordered_json(nullptr); };
+    // A missing floor (no quadrature) is null.
     j["kl"] = {{"source", kl_source},
                {"tau_best", tau_kl_best},
                {"best_index", kl_best_index},
@@ -228,7 +230,6 @@ nlohmann::ordered_json EarlyStoppingSummary::to_json() const {
                {"flagged", kl_flagged}};
   }
   if (bounds_available) {
-    const auto number_or_null = [](double x) { return std::isfinite(x) ? nlohmann::ordered_json(x) : nlohmann::ordered_json(nullptr); };
     j["bounds"] = {{"at", kl_available ? "tau_kl_best" : "tau_last"},
                    {"prior_kl", number_or_null(prior_kl)},
                    {"score_matching", number_or_null(score_matching_kl_best)},

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "gengap/generalization/detail/config_json.hpp"
 #include "gengap/kernels/blas_runtime.hpp"
 #include "gengap/kernels/error.hpp"
 
@@ -24,9 +25,7 @@ constexpr double nan = std::numeric_limits<double>::quiet_NaN();
 std::string fmt_number(double x) { return fmt::format("{}", x); }
 
 // NaN is not JSON: missing numbers are null.
-nlohmann::ordered_json number_or_null(double x) {
-  return std::isfinite(x) ? nlohmann::ordered_json(x) : nlohmann::ordered_json(nullptr);
-}
+using detail::number_or_null;
 
 // The estimate that decides tau* in S1 (EarlyStoppingSummary::kl_source).
 struct KlEstimate {

@@ -214,32 +214,12 @@ Matrix GradientFlow::minimum_norm_minimizer() const {
 
 double GradientFlow::optimality_gap(double tau) const {
   require_tau(tau);
-  const std::size_t d = dim(), m = num_features();
-  const double floor = options_.eigen_floor * kappa_.back();
-  double sum = 0.0;
-  for (std::size_t j = 0; j < m; ++j) {
-    if (!(kappa_[j] > floor) || kappa_[j] == 0.0) continue;
-    const double decay = std::exp(-2.0 * kappa_[j] * tau);
-    for (std::size_t l = 0; l < d; ++l) {
-      const double offset = B0_(l, j) - R_(l, j) / kappa_[j];
-      sum += 0.5 * kappa_[j] * decay * offset * offset;
-    }
-  }
-  return sum;
+  return sum_over_minimizer_offsets(
+      [&](double kappa, double offset) { return 0.5 * kappa * std::exp(-2.0 * kappa * tau) * offset * offset; });
 }
 
 double GradientFlow::distance_to_minimizer_squared() const {
-  const std::size_t d = dim(), m = num_features();
-  const double floor = options_.eigen_floor * kappa_.back();
-  double sum = 0.0;
-  for (std::size_t j = 0; j < m; ++j) {
-    if (!(kappa_[j] > floor) || kappa_[j] == 0.0) continue;
-    for (std::size_t l = 0; l < d; ++l) {
-      const double offset = B0_(l, j) - R_(l, j) / kappa_[j];
-      sum += offset * offset;
-    }
-  }
-  return sum;
+  return sum_over_minimizer_offsets([](double, double offset) { return offset * offset; });
 }
 
 Matrix GradientFlow::gradient_descent(double eta, std::size_t steps) const {

@@ -81,6 +81,19 @@ class GradientFlow {
   Matrix gradient_descent(double eta, std::size_t steps) const;
 
  private:
+  // sum over the directions above the eigen floor and the d coordinates of
+  // term(kappa_j, b_j(0) - r_j / kappa_j): the offsets from the closest minimiser.
+  template <class Term>
+  double sum_over_minimizer_offsets(Term term) const {
+    const double floor = options_.eigen_floor * kappa_.back();
+    double sum = 0.0;
+    for (std::size_t j = 0; j < kappa_.size(); ++j) {
+      if (!(kappa_[j] > floor) || kappa_[j] == 0.0) continue;
+      for (std::size_t l = 0; l < R_.rows(); ++l) sum += term(kappa_[j], B0_(l, j) - R_(l, j) / kappa_[j]);
+    }
+    return sum;
+  }
+
   QuadraticLoss train_;
   GradientFlowOptions options_;
   Matrix A0_;

@@ -40,6 +40,10 @@ std::uint64_t read_json_unsigned(const nlohmann::json& value, const std::string&
   throw InvalidArgument(key, "expected a non-negative integer, got " + describe_json(value));
 }
 
+nlohmann::ordered_json number_or_null(double x) {
+  return std::isfinite(x) ? nlohmann::ordered_json(x) : nlohmann::ordered_json(nullptr);
+}
+
 void rethrow_as(const std::string& key, const InvalidArgument& error) {
   const std::string what = error.what();
   const std::size_t colon = what.find(": ");

@@ -25,4 +25,8 @@ std::uint64_t read_json_unsigned(const nlohmann::json& value, const std::string&
 // key, so the user sees the key they typed.
 [[noreturn]] void rethrow_as(const std::string& key, const InvalidArgument& error);
 
+// The writing side: NaN and infinities are not JSON, so a missing or
+// non-finite number is written as null.
+nlohmann::ordered_json number_or_null(double x);
+
 }  // namespace gengap::detail
