@@ -23,6 +23,8 @@
 #include "interrupt.hpp"
 #include "progress_bar.hpp"
 #include "results_writer.hpp"
+#include "smoothing_study_command.hpp"
+#include "study_output.hpp"
 
 namespace gengap::cli {
 namespace {
@@ -158,16 +160,9 @@ void write_setting_folder(const fs::path& dir, const StudyConfig& config, const 
   write_results(dir, r, std::move(record));
 }
 
-std::string g(double x, const char* pattern = "%.4g") {
-  if (!std::isfinite(x)) return "-";
-  char text[48];
-  std::snprintf(text, sizeof text, pattern, x);
-  return text;
-}
-
 std::string values_text(const StudyConfig& c) {
   std::string text;
-  for (const double v : c.sweep.values) text += (text.empty() ? "" : ", ") + g(v, "%g");
+  for (const double v : c.sweep.values) text += (text.empty() ? "" : ", ") + format_number(v, "%g");
   return "{" + text + "}";
 }
 
@@ -178,7 +173,7 @@ void print_header(const StudyConfig& c, int threads, std::size_t in_flight) {
   const auto add = [&](const std::string& name, const std::string& text) {
     if (name != key) base += (base.empty() ? "" : ", ") + name + "=" + text;
   };
-  add("target.mu", g(b.target.mu, "%g"));
+  add("target.mu", format_number(b.target.mu, "%g"));
   add("n", std::to_string(b.n));
   add("model.m", std::to_string(b.model.m));
   const std::string train_loss = b.train_loss.method == TrainLossMethod::monte_carlo
@@ -203,19 +198,22 @@ void print_table(const StudyConfig& c, const std::vector<StudySetting>& finished
   std::string header = "  " + std::string(swept_key(c.kind));
   header.resize(std::max<std::size_t>(header.size(), 12), ' ');
   std::printf("%s %10s %9s %10s %8s", header.c_str(), "min KL", "+-", per_feature ? "tau*/m" : "tau*", "interior");
-  if (fixed) std::printf(" %14s", ("KL(" + tau + "=" + g(*c.sweep.fixed_tau, "%g") + ")").c_str());
-  if (threshold) std::printf(" %16s", (tau + "(KL<=" + g(c.sweep.kl_threshold, "%g") + ")").c_str());
+  if (fixed) std::printf(" %14s", ("KL(" + tau + "=" + format_number(*c.sweep.fixed_tau, "%g") + ")").c_str());
+  if (threshold) std::printf(" %16s", (tau + "(KL<=" + format_number(c.sweep.kl_threshold, "%g") + ")").c_str());
   std::printf(" %11s %21s %8s %9s\n", "L-L_n(tau*)", "mass range", "flagged", "time");
   for (const StudySetting& s : finished) {
     const StudySettingSummary& r = s.summary;
-    std::string value = "  " + g(r.value, "%g");
+    std::string value = "  " + format_number(r.value, "%g");
     value.resize(std::max<std::size_t>(header.size(), value.size()), ' ');
-    std::printf("%s %10s %9s %10s %8s", value.c_str(), g(r.kl_best, "%.5g").c_str(), g(r.kl_best_error, "%.2g").c_str(),
-                g(r.tau_best / r.tau_scale).c_str(), r.kl_available ? (r.interior_minimum ? "yes" : "no") : "-");
-    if (fixed) std::printf(" %14s", g(r.kl_fixed_tau, "%.5g").c_str());
-    if (threshold) std::printf(" %16s", g(r.tau_threshold / r.tau_scale).c_str());
-    const std::string mass = std::isfinite(r.mass_min) ? "[" + g(r.mass_min, "%.6f") + ", " + g(r.mass_max, "%.6f") + "]" : "-";
-    std::printf(" %11s %21s %8s %8.1fs\n", g(r.gap_best, "%.3g").c_str(), mass.c_str(),
+    std::printf("%s %10s %9s %10s %8s", value.c_str(), format_number(r.kl_best, "%.5g").c_str(),
+                format_number(r.kl_best_error, "%.2g").c_str(), format_number(r.tau_best / r.tau_scale).c_str(),
+                r.kl_available ? (r.interior_minimum ? "yes" : "no") : "-");
+    if (fixed) std::printf(" %14s", format_number(r.kl_fixed_tau, "%.5g").c_str());
+    if (threshold) std::printf(" %16s", format_number(r.tau_threshold / r.tau_scale).c_str());
+    const std::string mass = std::isfinite(r.mass_min) ? "[" + format_number(r.mass_min, "%.6f") + ", " +
+                                                             format_number(r.mass_max, "%.6f") + "]"
+                                                       : "-";
+    std::printf(" %11s %21s %8s %8.1fs\n", format_number(r.gap_best, "%.3g").c_str(), mass.c_str(),
                 (std::to_string(r.kl_flagged) + "/" + std::to_string(r.kl_evaluated)).c_str(), r.seconds);
   }
 }
@@ -241,8 +239,9 @@ void print_fits(const StudySummary& summary) {
 std::shared_ptr<StudyCommandOptions> add_study_command(CLI::App& app) {
   auto options = std::make_shared<StudyCommandOptions>();
   CLI::App* study = app.add_subcommand(
-      "study", "Studies S2-S4: S1 swept over one parameter (modes-shift: target.mu, capacity: model.m, sample-size: n)");
-  study->add_option("name", options->study, "modes-shift | capacity | sample-size")->required();
+      "study", "Studies S2-S4: S1 swept over one parameter (modes-shift: target.mu, capacity: model.m, sample-size: n); "
+      "S6 smoothing: empirical, smoothed and trained scores on a segment of training points");
+  study->add_option("name", options->study, "modes-shift | capacity | sample-size | smoothing")->required();
   study->add_option("--out", options->out, "Results folder (created if missing; default results/<name>)");
   study->add_option("--config", options->config_file,
                     "JSON config file (S1's keys plus \"sweep\", as in config.json's \"config\")");
@@ -256,6 +255,7 @@ std::shared_ptr<StudyCommandOptions> add_study_command(CLI::App& app) {
 }
 
 int study(const StudyCommandOptions& options) {
+  if (options.study == "smoothing") return smoothing_study(options);  // S6: not a sweep of S1
   // Everything the user typed is checked before anything is computed or written.
   const StudyKind kind = parse_study_kind(options.study);
   const StudyConfig config = build_config(kind, options);
@@ -337,22 +337,9 @@ int study(const StudyCommandOptions& options) {
   };
   callbacks.stop_requested = [&] { return interrupt.interrupted(); };
 
-  StudyResult result;
-  try {
-    result = run_study(config, callbacks);
-  } catch (const std::exception& e) {
-    // The finished settings stay valid; config.json says the rest is missing and why.
-    const std::lock_guard lock(interrupt.write_mutex());
-    try {
-      folder.write_record(std::string("failed: ") + e.what());
-    } catch (const std::exception&) {
-    }
-    throw;
-  }
-  {
-    const std::lock_guard lock(interrupt.write_mutex());
-    folder.write_record("complete");
-  }
+  const StudyResult result = run_recording_status(
+      interrupt.write_mutex(), [&] { return run_study(config, callbacks); },
+      [&](const std::string& status) { folder.write_record(status); });
   // The phase costs were added up in another order: what rounding left over.
   bar.advance(std::max(0.0, total - bar.done()));
   bar.finish();
@@ -363,15 +350,7 @@ int study(const StudyCommandOptions& options) {
   std::printf("  time: %.1f s\n", result.seconds);
   std::printf("  results: %s (config.json, settings.csv, summary.npy, settings/<k>_%s=<value>/)\n",
               out.string().c_str(), std::string(swept_key(kind)).c_str());
-  const nlohmann::ordered_json& plots = folder.plots();
-  if (plots.contains("error")) {
-    std::fprintf(stderr, "gengap: warning: plots not drawn (%s); their data and gnuplot scripts are in %s\n",
-                 plots["error"].get<std::string>().c_str(), (out / "plots").string().c_str());
-  } else if (plots.contains("files")) {
-    std::string files;
-    for (const auto& name : plots["files"]) files += (files.empty() ? "" : ", ") + name.get<std::string>();
-    std::printf("  plots: %s (%s)\n", (out / "plots").string().c_str(), files.c_str());
-  }
+  print_plots(folder.plots(), out / "plots");
   return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/random.hpp"
 #include "gengap/solvers/dsm_design.hpp"
+#include "gengap/generalization/model_setup.hpp"
 #include "gengap/solvers/gradient_flow.hpp"
 #include "gengap/solvers/quadratic_loss.hpp"
 
@@ -20,35 +21,12 @@ namespace {
 
 using detail::number_or_null;
 
-std::unique_ptr<DesignPoints> training_design(const EarlyStoppingConfig& c, MatrixView data, const DsmSetup& setup) {
-  if (c.train_loss.method == TrainLossMethod::monte_carlo) {
-    return empirical_monte_carlo(data, c.train_loss.draws_per_sample, setup, c.seed);
-  }
-  return empirical_quadrature(data, c.train_loss.time_nodes, c.train_loss.noise_nodes, setup);
-}
-
 std::unique_ptr<DesignPoints> population_design(const EarlyStoppingConfig& c, const GaussianMixture& target,
                                                 const DsmSetup& setup) {
   if (c.population_loss.method == PopulationLossMethod::quadrature) {
     return population_quadrature(target, c.population_loss.time_nodes, c.population_loss.space_nodes, setup);
   }
   return population_monte_carlo(target, c.population_loss.samples, setup, c.seed);
-}
-
-TimeEmbedding time_embedding(const EarlyStoppingConfig& c) {
-  if (c.model.embedding == EmbeddingKind::fourier) {
-    return fourier_embedding(c.model.embedding_dim, c.model.embedding_scale, c.seed);
-  }
-  return linear_embedding(c.schedule.T);
-}
-
-Matrix initial_weights(const EarlyStoppingConfig& c, std::size_t d) {
-  Matrix A0(d, c.model.m, 0.0);
-  if (c.model.initial_weights == InitialWeights::gaussian) {
-    CounterRng(c.seed, streams::initial_weights).fill_normal(A0.flat());
-    for (double& a : A0.flat()) a *= c.model.initial_scale;
-  }
-  return A0;
 }
 
 // Log-spaced training times over the eigen-timescales m^2/lambda_j of G_n. A
@@ -260,15 +238,15 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
   }
   {
     const auto timer = start("features");
-    r.features = draw_random_features(config.model.m, target.dim(), time_embedding(config), config.model.activation,
+    r.features = draw_random_features(config.model.m, target.dim(), model_time_embedding(config), config.model.activation,
                                       config.model.feature_init, config.seed);
-    r.initial_weights = initial_weights(config, target.dim());
+    r.initial_weights = model_initial_weights(config, target.dim());
   }
   QuadraticLoss train;
   QuadraticLoss population;
   {
     const auto timer = start("gram_train");
-    train = gram_matrices(r.features, *training_design(config, r.training_set, setup));
+    train = gram_matrices(r.features, *model_training_design(config, r.training_set, setup));
   }
   {
     const auto timer = start("gram_population");

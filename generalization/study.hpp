@@ -80,7 +80,7 @@ enum class StudyKind { modes_shift, capacity, sample_size };
 
 // "modes-shift" | "capacity" | "sample-size"
 std::string_view to_string(StudyKind kind);
-// Throws InvalidArgument("study", "unknown study 'x' (expected modes-shift, capacity or sample-size)").
+// Throws InvalidArgument("study", "unknown study 'x' (expected modes-shift, capacity, sample-size or smoothing; smoothing is run by smoothing_study.hpp)").
 StudyKind parse_study_kind(std::string_view name);
 // The EarlyStoppingConfig key each study sweeps: "target.mu" | "model.m" | "n".
 std::string_view swept_key(StudyKind kind);

@@ -107,7 +107,7 @@ void read_sweep(StudyKind kind, const Json& json, StudySweep& s) {
       try {
         named = parse_study_kind(study);
       } catch (const InvalidArgument&) {
-        throw InvalidArgument(key, "unknown study '" + study + "' (expected modes-shift, capacity or sample-size)");
+        throw InvalidArgument(key, "unknown study '" + study + "' (expected modes-shift, capacity, sample-size or smoothing)");
       }
       // A capacity config's values are m's: read as mu's they would be nonsense.
       require(named == kind, key,
@@ -152,7 +152,7 @@ StudyKind parse_study_kind(std::string_view name) {
   if (name == "capacity") return StudyKind::capacity;
   if (name == "sample-size") return StudyKind::sample_size;
   throw InvalidArgument("study", "unknown study '" + std::string(name) +
-                                     "' (expected modes-shift, capacity or sample-size)");
+                                     "' (expected modes-shift, capacity, sample-size or smoothing)");
 }
 
 std::string_view swept_key(StudyKind kind) {

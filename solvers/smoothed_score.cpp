@@ -27,6 +27,37 @@ QuadratureRule unit_rule(const SmoothingOptions& o) {
   return rule;
 }
 
+std::vector<double> unit_vector(std::span<const double> direction) {
+  double norm2 = 0.0;
+  for (double v : direction) norm2 += v * v;
+  const double inv = 1.0 / std::sqrt(norm2);
+  std::vector<double> e(direction.begin(), direction.end());
+  for (double& v : e) v *= inv;
+  return e;
+}
+
+// Whether the training points lie on one line along the unit vector e (see
+// the header: the closed form's condition), to rounding.
+bool collinear_along(const Matrix& training, std::span<const double> e) {
+  const std::size_t n = training.rows(), d = training.cols();
+  double scale = 0.0, off_line = 0.0;
+  for (std::size_t i = 0; i < n; ++i) {
+    double along = 0.0, norm2 = 0.0;
+    for (std::size_t k = 0; k < d; ++k) {
+      along += (training(i, k) - training(0, k)) * e[k];
+      norm2 += training(i, k) * training(i, k);
+    }
+    double residual2 = 0.0;
+    for (std::size_t k = 0; k < d; ++k) {
+      const double r = training(i, k) - training(0, k) - along * e[k];
+      residual2 += r * r;
+    }
+    scale = std::max(scale, std::sqrt(norm2));
+    off_line = std::max(off_line, std::sqrt(residual2));
+  }
+  return off_line <= 1e-12 * (1.0 + scale);
+}
+
 std::size_t rule_size(const SmoothingOptions& o) {
   return o.kernel == SmoothingKernel::gaussian ? o.hermite_nodes : o.nodes * o.panels;
 }
@@ -80,21 +111,30 @@ SmoothedScore::SmoothedScore(std::shared_ptr<const EmpiricalScore> empirical, Sm
     method_ = Method::empirical;
     return;
   }
-  if (d == 1 && options_.kernel == SmoothingKernel::box && options_.closed_form) {
-    method_ = Method::closed_form;
-    return;
+  if (options_.kernel == SmoothingKernel::box && options_.closed_form) {
+    if (d == 1) {
+      method_ = Method::closed_form;
+      unit_ = {1.0};
+      return;
+    }
+    if (!options_.direction.empty()) {
+      std::vector<double> e = unit_vector(options_.direction);
+      if (collinear_along(empirical_->training(), e)) {
+        method_ = Method::closed_form;
+        unit_ = std::move(e);
+        return;
+      }
+    }
   }
   method_ = Method::quadrature;
   const QuadratureRule rule = unit_rule(options_);
   const std::size_t N = rule.nodes.size();
   const double delta = options_.delta;
   if (!options_.direction.empty()) {
-    double norm2 = 0.0;
-    for (double v : options_.direction) norm2 += v * v;
-    const double inv = 1.0 / std::sqrt(norm2);
+    const std::vector<double> e = unit_vector(options_.direction);
     offsets_ = Matrix(N, d);
     for (std::size_t g = 0; g < N; ++g)
-      for (std::size_t k = 0; k < d; ++k) offsets_(g, k) = delta * rule.nodes[g] * (options_.direction[k] * inv);
+      for (std::size_t k = 0; k < d; ++k) offsets_(g, k) = delta * rule.nodes[g] * e[k];
     weights_ = rule.weights;
     return;
   }
@@ -157,7 +197,7 @@ void SmoothedScore::evaluate(MatrixView x, std::span<const double> mu_t, std::sp
         const std::size_t row = i * G + g;
         for (std::size_t k = 0; k < d; ++k) {
           const double u =
-              method_ == Method::closed_form ? (g == 0 ? -options_.delta : options_.delta) : offsets_(g, k);
+              method_ == Method::closed_form ? (g == 0 ? -options_.delta : options_.delta) * unit_[k] : offsets_(g, k);
           rows[row * d + k] = xi[k] + u;
         }
         mu[row] = mu_t.size() == 1 ? mu_t[0] : mu_t[query];
@@ -167,15 +207,31 @@ void SmoothedScore::evaluate(MatrixView x, std::span<const double> mu_t, std::sp
     const MatrixView expanded{rows.data(), R, d};
     const bool want_div = !divergence.empty();
     if (method_ == Method::closed_form) {
-      // d = 1: (log p(x + delta) - log p(x - delta)) / (2 delta); the
-      // divergence from the scores at the same two points.
+      // Along e: (log p(x + delta e) - log p(x - delta e)) / (2 delta); across
+      // e: s_n's part, the same at both points; the divergence from the
+      // scores at the same two points (see the header).
       logp.resize(R);
-      s.resize(want_div ? R : 0);
+      s.resize(R * d);
       empirical_->evaluate(expanded, mu, sigma, s, logp, {}, options_.empirical);
       const double inv = 0.5 / options_.delta;
+      const double* e = unit_.data();
       for (std::size_t i = 0; i < count; ++i) {
-        score[q0 + i] = (logp[2 * i + 1] - logp[2 * i]) * inv;
-        if (want_div) divergence[q0 + i] = (s[2 * i + 1] - s[2 * i]) * inv;
+        const double* minus = s.data() + (2 * i) * d;
+        const double* plus = s.data() + (2 * i + 1) * d;
+        double along_minus = 0.0, along_plus = 0.0;
+        for (std::size_t k = 0; k < d; ++k) {
+          along_minus += e[k] * minus[k];
+          along_plus += e[k] * plus[k];
+        }
+        const double across_along = 0.5 * (along_minus + along_plus);
+        const double along = (logp[2 * i + 1] - logp[2 * i]) * inv;
+        double* out = score.data() + (q0 + i) * d;
+        // The across part as the mean minus its component along e: exactly 0 in d = 1.
+        for (std::size_t k = 0; k < d; ++k) out[k] = along * e[k] + (0.5 * (minus[k] + plus[k]) - across_along * e[k]);
+        if (want_div) {
+          const double sg = sigma[2 * i];
+          divergence[q0 + i] = (along_plus - along_minus) * inv - static_cast<double>(d - 1) / (sg * sg);
+        }
       }
       continue;
     }

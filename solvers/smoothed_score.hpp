@@ -11,12 +11,21 @@
 //
 // Evaluation:
 // - delta = 0: s_n itself (the same call, bitwise).
-// - d = 1, box, closed_form: s_n = d/dx log p_t^n, so the average is exact,
-//     s_delta = ( log p_t^n(x + delta) - log p_t^n(x - delta) ) / (2 delta),
-//     div     = ( s_n(x + delta) - s_n(x - delta) ) / (2 delta),
-//   two streaming evaluations per query. Rounding: about eps |log p| / delta
-//   absolute (a difference of two log-densities), so for delta far below the
-//   scale sigma_t the quadrature is the more accurate choice.
+// - box, closed_form, and d = 1 or the training points collinear along the
+//   given direction e (the seed's setting: data on a line embedded in R^d):
+//   e . s_n = d/dv log p_t^n(x + v e), so the average along e is exact,
+//     e . s_delta = ( log p_t^n(x + delta e) - log p_t^n(x - delta e) ) / (2 delta),
+//   and the rest of s_n does not depend on v: with x_i = c + v_i e,
+//   P s_n(x + v e) = (mu_t P c - P x) / sigma_t^2 (P = I - e e^T: the weights
+//   only move mass along e), so P s_delta = P s_n(x +- delta e) (their mean is
+//   taken). The Hessian of log p_t^n is -I / sigma^2 + mu^2 Var_w(v_i) e e^T /
+//   sigma^4, whose trace across e is -(d - 1) / sigma^2 for every v, so
+//     div s_delta = ( e . s_n(x + delta e) - e . s_n(x - delta e) ) / (2 delta) - (d - 1) / sigma_t^2.
+//   Two streaming evaluations per query whatever d. Collinear means every
+//   |P (x_i - x_0)| <= 1e-12 (1 + max_i |x_i|) (rounding of an embedded line).
+//   Rounding: about eps |log p| / delta absolute (a difference of two
+//   log-densities), so for delta far below the scale sigma_t the quadrature
+//   is the more accurate choice.
 // - otherwise quadrature in v on [-delta, delta] (box: composite Gauss-Legendre,
 //   `panels` equal panels of `nodes` nodes; weights / (2 delta)) or over
 //   N(0, delta^2) (Gaussian: probabilists' Gauss-Hermite with `nodes` nodes),
@@ -52,7 +61,8 @@ struct SmoothingOptions {
   std::size_t nodes = 16;          // box: Gauss-Legendre nodes per panel
   std::size_t panels = 8;          // box: equal panels on [-delta, delta]
   std::size_t hermite_nodes = 64;  // gaussian: Gauss-Hermite nodes
-  bool closed_form = true;         // d = 1 box: the exact two-evaluation formula instead of quadrature
+  bool closed_form = true;         // box, d = 1 or data on the line along `direction`: the exact
+                                   // two-evaluation formula instead of quadrature
   std::size_t max_grid = 1 << 16;  // per-coordinate smoothing: largest tensor grid (points per query)
   std::size_t chunk_rows = 8192;   // expanded (query, node) rows per empirical-score call
   EmpiricalScoreOptions empirical;
@@ -74,6 +84,8 @@ class SmoothedScore {
   const EmpiricalScore& empirical() const { return *empirical_; }
   // Quadrature points per query (2 for the closed form, 1 for delta = 0).
   std::size_t evaluations_per_query() const;
+  // True when the exact two-evaluation formula is in use (see above).
+  bool closed_form() const { return method_ == Method::closed_form; }
 
   // x: q x d; mu_t, sigma_t: q entries or 1 (shared), as EmpiricalScore::evaluate;
   // score q*d, divergence q (or empty to skip). InvalidArgument naming the field.
@@ -86,6 +98,7 @@ class SmoothedScore {
   std::shared_ptr<const EmpiricalScore> empirical_;
   SmoothingOptions options_;
   Method method_ = Method::empirical;
+  std::vector<double> unit_;     // closed form: e, normalised (d entries; {1} in d = 1)
   Matrix offsets_;               // G x d: the quadrature points u_g (already scaled by delta)
   std::vector<double> weights_;  // G, summing to 1
 };

@@ -167,7 +167,6 @@ TEST_F(CliStudy, WritesACompleteConsistentFolder) {
 
 TEST_F(CliStudy, BadInputExitsTwoWithOneLineNamingTheKey) {
   const fs::path out = dir_ / "never";
-  const std::string to = " --out '" + out.string() + "'";
   const struct {
     std::string arguments, message;
   } cases[] = {
@@ -179,13 +178,7 @@ TEST_F(CliStudy, BadInputExitsTwoWithOneLineNamingTheKey) {
       {"study modes-shift --set sweep.fixed_tau=0", "gengap: error: sweep.fixed_tau: must be positive"},
       {"study capacitance", "gengap: error: study: unknown study 'capacitance'"},
   };
-  for (const auto& c : cases) {
-    const Outcome o = gengap(c.arguments + to);
-    EXPECT_EQ(o.exit_code, 2) << c.arguments;
-    EXPECT_EQ(o.err.rfind(c.message, 0), 0u) << c.arguments << ": " << o.err;
-    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
-    EXPECT_FALSE(fs::exists(out)) << c.arguments;
-  }
+  for (const auto& c : cases) testing_cli::expect_rejected(dir_, c.arguments, c.message, out);
 }
 
 // Starts gengap as a child (argv, no shell) with stdout/stderr in files.

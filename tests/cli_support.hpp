@@ -1,8 +1,10 @@
 #pragma once
 // Running the gengap program from tests (GENGAP_CLI_PATH) as a user does:
 // through the shell, capturing exit code, stdout and stderr.
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -45,6 +47,18 @@ inline Outcome run_gengap(const std::filesystem::path& scratch, const std::strin
   std::filesystem::remove(out);
   std::filesystem::remove(err);
   return o;
+}
+
+// `gengap <arguments> --out <out>` is bad input: exit code 2, one line on
+// stderr that starts with `message` (naming the key), and nothing written at
+// `out` (rejected before anything is computed).
+inline void expect_rejected(const std::filesystem::path& scratch, const std::string& arguments,
+                            const std::string& message, const std::filesystem::path& out) {
+  const Outcome o = run_gengap(scratch, arguments + " --out '" + out.string() + "'");
+  EXPECT_EQ(o.exit_code, 2) << arguments;
+  EXPECT_EQ(o.err.rfind(message, 0), 0u) << arguments << ": " << o.err;
+  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+  EXPECT_FALSE(std::filesystem::exists(out)) << arguments;
 }
 
 }  // namespace gengap::testing_cli

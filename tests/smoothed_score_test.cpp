@@ -145,7 +145,10 @@ TEST(SmoothedScore, AlongADataLineInR3_MatchesTheProjectedClosedForm) {
   //   e . s_delta(x) = s_delta^{1-D}(xi)    (the 1-D problem with points tau_i),
   //   P s_delta(x)   = -P (x - mu x0) / sigma^2,
   //   div s_delta(x) = div s_delta^{1-D}(xi) - 2 / sigma^2.
-  // Quadrature along e (16 x 16 Gauss-Legendre) vs the 1-D closed form: 1e-11.
+  // Quadrature along e (16 x 16 Gauss-Legendre) and the closed form along the
+  // data line (two log-densities in R^3) vs the 1-D closed form: 1e-11 (the
+  // closed forms' rounding is eps |log p| / delta ~ 1e-14). Points just off
+  // the line (1e-6) do not qualify for the closed form.
   const std::vector<double> e{2.0 / 7.0, 3.0 / 7.0, 6.0 / 7.0};
   const std::vector<double> x0{0.5, -1.0, 0.25};
   const std::vector<double> tau{-1.1, 0.0, 0.8, 1.9};
@@ -159,7 +162,16 @@ TEST(SmoothedScore, AlongADataLineInR3_MatchesTheProjectedClosedForm) {
   options.delta = 0.4;
   options.direction = {2.0, 3.0, 6.0};  // normalised internally
   options.panels = 16;
-  const Smoothed got = smoothed(SmoothedScore(empirical_of(training), options), x, mu, sigma);
+  options.closed_form = false;
+  const SmoothedScore quadrature(empirical_of(training), options);
+  options.closed_form = true;
+  const SmoothedScore along_line(empirical_of(training), options);
+  EXPECT_FALSE(quadrature.closed_form());
+  EXPECT_TRUE(along_line.closed_form());
+  EXPECT_EQ(along_line.evaluations_per_query(), 2u);
+  Matrix off_line = training;
+  off_line(2, 1) += 1e-6;
+  EXPECT_FALSE(SmoothedScore(empirical_of(off_line), options).closed_form());
 
   SmoothingOptions closed;
   closed.delta = 0.4;
@@ -168,11 +180,14 @@ TEST(SmoothedScore, AlongADataLineInR3_MatchesTheProjectedClosedForm) {
     double diff[3], xi = 0.0;
     for (std::size_t k = 0; k < 3; ++k) diff[k] = x(r, k) - mu * x0[k], xi += e[k] * diff[k];
     const Smoothed one = smoothed(line, Matrix(1, 1, std::vector<double>{xi}), mu, sigma);
-    for (std::size_t k = 0; k < 3; ++k) {
-      const double expected = one.score(0, 0) * e[k] - (diff[k] - xi * e[k]) / s2;
-      EXPECT_NEAR(got.score(r, k), expected, 1e-11 / sigma) << r << " " << k;
+    for (const SmoothedScore* method : {&quadrature, &along_line}) {
+      const Smoothed got = smoothed(*method, x, mu, sigma);
+      for (std::size_t k = 0; k < 3; ++k) {
+        const double expected = one.score(0, 0) * e[k] - (diff[k] - xi * e[k]) / s2;
+        EXPECT_NEAR(got.score(r, k), expected, 1e-11 / sigma) << r << " " << k;
+      }
+      EXPECT_NEAR(got.divergence[r], one.divergence[0] - 2.0 / s2, 1e-11 / s2) << r;
     }
-    EXPECT_NEAR(got.divergence[r], one.divergence[0] - 2.0 / s2, 1e-11 / s2) << r;
   }
 }
 

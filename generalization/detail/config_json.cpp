@@ -50,4 +50,11 @@ void rethrow_as(const std::string& key, const InvalidArgument& error) {
   throw InvalidArgument(key, colon == std::string::npos ? what : what.substr(colon + 2));
 }
 
+void rethrow_in_group(const std::string& group, const InvalidArgument& error) {
+  const std::string what = error.what();
+  const std::size_t colon = what.find(": ");
+  if (colon == std::string::npos) throw InvalidArgument(group, what);
+  throw InvalidArgument(group + "." + what.substr(0, colon), what.substr(colon + 2));
+}
+
 }  // namespace gengap::detail

@@ -24,6 +24,9 @@ std::uint64_t read_json_unsigned(const nlohmann::json& value, const std::string&
 // "field: problem" of a library error re-labelled with the config's dotted
 // key, so the user sees the key they typed.
 [[noreturn]] void rethrow_as(const std::string& key, const InvalidArgument& error);
+// The same for an options struct read from a config group: "rtol: ..." from
+// ReverseSdeOptions::validate becomes "sampler.rtol: ...".
+[[noreturn]] void rethrow_in_group(const std::string& group, const InvalidArgument& error);
 
 // The writing side: NaN and infinities are not JSON, so a missing or
 // non-finite number is written as null.

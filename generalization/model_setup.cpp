@@ -1,0 +1,31 @@
+#include "gengap/generalization/model_setup.hpp"
+
+#include "gengap/kernels/random.hpp"
+
+namespace gengap {
+
+std::unique_ptr<DesignPoints> model_training_design(const EarlyStoppingConfig& config, MatrixView data,
+                                                    const DsmSetup& setup) {
+  if (config.train_loss.method == TrainLossMethod::monte_carlo) {
+    return empirical_monte_carlo(data, config.train_loss.draws_per_sample, setup, config.seed);
+  }
+  return empirical_quadrature(data, config.train_loss.time_nodes, config.train_loss.noise_nodes, setup);
+}
+
+TimeEmbedding model_time_embedding(const EarlyStoppingConfig& config) {
+  if (config.model.embedding == EmbeddingKind::fourier) {
+    return fourier_embedding(config.model.embedding_dim, config.model.embedding_scale, config.seed);
+  }
+  return linear_embedding(config.schedule.T);
+}
+
+Matrix model_initial_weights(const EarlyStoppingConfig& config, std::size_t d) {
+  Matrix A0(d, config.model.m, 0.0);
+  if (config.model.initial_weights == InitialWeights::gaussian) {
+    CounterRng(config.seed, streams::initial_weights).fill_normal(A0.flat());
+    for (double& a : A0.flat()) a *= config.model.initial_scale;
+  }
+  return A0;
+}
+
+}  // namespace gengap

@@ -1,0 +1,29 @@
+#pragma once
+// The random-feature model's pieces as an EarlyStoppingConfig describes them
+// (its model, train_loss, schedule, weighting and seed groups), shared by
+// study S1 and every study that trains the same model on another training
+// set (S6 smoothing).
+#include <cstddef>
+#include <memory>
+
+#include "gengap/generalization/early_stopping.hpp"
+#include "gengap/kernels/matrix.hpp"
+#include "gengap/kernels/time_embedding.hpp"
+#include "gengap/solvers/dsm_design.hpp"
+
+namespace gengap {
+
+// The empirical DSM design of `data` (n x d): Monte Carlo with
+// train_loss.draws_per_sample draws per sample (streams::dsm_time / dsm_noise
+// under config.seed) or the Gauss-Legendre x Gauss-Hermite quadrature.
+std::unique_ptr<DesignPoints> model_training_design(const EarlyStoppingConfig& config, MatrixView data,
+                                                    const DsmSetup& setup);
+
+// e(t): Fourier (model.embedding_dim frequencies of std model.embedding_scale,
+// streams::embedding) or linear on [0, schedule.T].
+TimeEmbedding model_time_embedding(const EarlyStoppingConfig& config);
+
+// A_0 (d x model.m): zeros, or N(0, model.initial_scale^2) entries on streams::initial_weights.
+Matrix model_initial_weights(const EarlyStoppingConfig& config, std::size_t d);
+
+}  // namespace gengap

@@ -1,0 +1,321 @@
+// Study S6 smoothing: rows of (score, samples, metrics, likelihood) per
+// dimension (see smoothing_study.hpp).
+#include "gengap/generalization/smoothing_study.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+
+#include "gengap/generalization/detail/config_json.hpp"
+#include "gengap/generalization/model_setup.hpp"
+#include "gengap/kernels/empirical_score.hpp"
+#include "gengap/kernels/error.hpp"
+#include "gengap/kernels/random.hpp"
+#include "gengap/kernels/random_features.hpp"
+#include "gengap/solvers/empirical_score_field.hpp"
+#include "gengap/solvers/gradient_flow.hpp"
+#include "gengap/solvers/quadratic_loss.hpp"
+
+namespace gengap {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<double> line_direction(std::size_t d) { return std::vector<double>(d, 1.0 / std::sqrt(double(d))); }
+
+// Points u_k ~ U[0, 1] along the segment (streams::test_data): the same
+// positions in every d.
+Matrix heldout_points(const SmoothingStudyConfig& c, std::size_t d) {
+  const std::size_t N = c.likelihood.heldout_points;
+  const CounterRng rng(c.model_base.seed, streams::test_data);
+  const std::vector<double> e = line_direction(d);
+  const double L = c.segment.half_length;
+  Matrix x(N, d);
+  for (std::size_t i = 0; i < N; ++i) {
+    const double v = -L + 2.0 * L * rng.uniform(i);
+    for (std::size_t k = 0; k < d; ++k) x(i, k) = v * e[k];
+  }
+  return x;
+}
+
+struct MeanAndError {
+  double mean = std::numeric_limits<double>::quiet_NaN();
+  double se = std::numeric_limits<double>::quiet_NaN();
+  std::size_t failed = 0;
+};
+
+// Over the finite entries (a failed ODE trajectory is NaN).
+MeanAndError mean_and_error(const std::vector<double>& v) {
+  MeanAndError r;
+  double sum = 0.0;
+  std::size_t count = 0;
+  for (const double x : v) {
+    if (std::isfinite(x)) sum += x, ++count;
+  }
+  r.failed = v.size() - count;
+  if (count == 0) return r;
+  r.mean = sum / double(count);
+  if (count < 2) return r;
+  double squares = 0.0;
+  for (const double x : v) {
+    if (std::isfinite(x)) squares += (x - r.mean) * (x - r.mean);
+  }
+  r.se = std::sqrt(squares / double(count - 1) / double(count));
+  return r;
+}
+
+// Everything one dimension's rows share.
+struct Dimension {
+  std::size_t d = 1;
+  Matrix training;
+  std::shared_ptr<const EmpiricalScore> empirical;
+  Matrix heldout;  // empty without likelihood
+  std::vector<double> a, b;  // the segment's ends
+};
+
+// Tweedie at t_min: x <- (x + sigma^2 s(x, t_min)) / mu, row by row.
+void denoise(const Schedule& schedule, const ScoreDivergenceField& field, Matrix& x) {
+  const double t = schedule.t_min, mu = schedule.mean_scale(t), sigma = schedule.std_dev(t);
+  const std::vector<double> times(x.rows(), t);
+  std::vector<double> score(x.rows() * x.cols());
+  field(times, x.view(), score, {});
+  for (std::size_t k = 0; k < score.size(); ++k) x.flat()[k] = (x.flat()[k] + sigma * sigma * score[k]) / mu;
+}
+
+void measure(const SmoothingStudyConfig& c, const Dimension& dim, const ScoreDivergenceField& field,
+             SmoothingRow& row) {
+  const std::size_t N = c.sampler.samples, d = dim.d;
+  const SampleResult sampled = sample_reverse_sde(c.schedule(), score_only(field), N, d, c.sampler_options());
+  for (const TrajectoryStats& s : sampled.stats) row.sampler_failed += s.status != TrajectoryStatus::success;
+  row.sampler_evaluations = double(sampled.total_score_evaluations) / double(N);
+  row.samples = sampled.samples;
+  if (c.sampler.denoise) denoise(c.schedule(), field, row.samples);
+  row.memorization =
+      memorization(nearest_training_points(row.samples.view(), dim.training.view()), c.metrics.ratio_threshold);
+  row.histogram =
+      segment_histogram(row.samples.view(), dim.a, dim.b, c.metrics.bins_per_spacing * (c.segment.points - 1));
+  if (!c.likelihood.enabled) return;
+  const LikelihoodOptions options = c.likelihood_options();
+  const LikelihoodResult heldout = log_likelihood(c.schedule(), field, dim.heldout, options);
+  const LikelihoodResult train = log_likelihood(c.schedule(), field, dim.training, options);
+  const MeanAndError h = mean_and_error(heldout.log_p), t = mean_and_error(train.log_p);
+  row.likelihood_available = true;
+  row.heldout_log_likelihood = h.mean;
+  row.heldout_log_likelihood_se = h.se;
+  row.train_log_likelihood = t.mean;
+  row.likelihood_gap = t.mean - h.mean;
+  row.likelihood_failed = h.failed + t.failed;
+  row.likelihood_evaluations = double(heldout.total_rhs_evaluations + train.total_rhs_evaluations) /
+                               double(dim.heldout.rows() + dim.training.rows());
+  // KL(U || p_theta) = E_U[log U] - E_U[log p_theta], U of density 1 / (2 L) on the interval.
+  if (d == 1) row.kl = -std::log(2.0 * c.segment.half_length) - h.mean;
+}
+
+// The random-feature model of one training set, trained by the exact flow.
+struct TrainedModel {
+  RandomFeatures features;
+  DsmSetup setup;
+  std::optional<GradientFlow> flow;
+  double fastest = 0.0, slowest = 0.0;  // eigen-timescale range
+};
+
+TrainedModel train_model(const SmoothingStudyConfig& c, const Matrix& training) {
+  const EarlyStoppingConfig& m = c.model_base;
+  TrainedModel model;
+  model.setup = m.dsm_setup();
+  const std::size_t d = training.cols();
+  model.features = draw_random_features(m.model.m, d, model_time_embedding(m), m.model.activation,
+                                        m.model.feature_init, m.seed);
+  const QuadraticLoss loss = gram_matrices(model.features, *model_training_design(m, training.view(), model.setup));
+  model.flow.emplace(loss, model_initial_weights(m, d), GradientFlowOptions{m.tau.eigen_floor});
+  std::tie(model.fastest, model.slowest) = model.flow->timescale_range();
+  return model;
+}
+
+std::string short_number(double x) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3g", x);
+  return text;
+}
+
+}  // namespace
+
+std::string SmoothingRow::score_label() const {
+  std::string text(to_string(kind));
+  if (kind == SmoothingScoreKind::smoothed) text += " delta=" + short_number(delta_per_spacing) + "h";
+  if (kind == SmoothingScoreKind::model) text += " tau=" + short_number(tau);
+  return text;
+}
+
+std::string SmoothingRow::label() const { return "d=" + std::to_string(dim) + " " + score_label(); }
+
+std::string SmoothingRow::file_stem() const {
+  std::string stem = "d" + std::to_string(dim) + "_" + std::string(to_string(kind));
+  if (kind != SmoothingScoreKind::empirical) stem += "_" + std::to_string(variant);
+  return stem;
+}
+
+const std::vector<std::string>& SmoothingRow::columns() {
+  static const std::vector<std::string> names{
+      "d",          "kind",          "variant",        "delta",         "delta_per_spacing",
+      "tau",        "tau_position",  "memorized_fraction", "median_ratio", "median_nearest",
+      "tv_to_uniform", "ks_to_uniform", "outside_fraction", "distance_off_line", "sampler_failed",
+      "sampler_evaluations", "heldout_log_likelihood", "heldout_log_likelihood_se", "train_log_likelihood",
+      "likelihood_gap", "kl", "exact_heldout_log_likelihood", "likelihood_failed", "likelihood_evaluations",
+      "seconds"};
+  return names;
+}
+
+std::vector<double> SmoothingRow::row() const {
+  const double total = double(histogram.inside + histogram.outside);
+  return {double(dim),
+          double(static_cast<int>(kind)),
+          double(variant),
+          delta,
+          delta_per_spacing,
+          tau,
+          tau_position,
+          memorization.memorized_fraction,
+          memorization.median_ratio,
+          memorization.median_nearest,
+          histogram.total_variation_to_uniform,
+          histogram.ks_to_uniform,
+          total > 0 ? double(histogram.outside) / total : nan,
+          histogram.mean_distance_off_line,
+          double(sampler_failed),
+          sampler_evaluations,
+          heldout_log_likelihood,
+          heldout_log_likelihood_se,
+          train_log_likelihood,
+          likelihood_gap,
+          kl,
+          exact_heldout_log_likelihood,
+          double(likelihood_failed),
+          likelihood_evaluations,
+          seconds};
+}
+
+nlohmann::ordered_json SmoothingRow::to_json() const {
+  nlohmann::ordered_json j;
+  j["label"] = label();
+  j["score"] = to_string(kind);
+  const std::vector<double> values = row();
+  for (std::size_t k = 0; k < values.size(); ++k) j[columns()[k]] = detail::number_or_null(values[k]);
+  j["score"] = to_string(kind);
+  j["samples_file"] = "samples/" + file_stem() + ".npy";
+  return j;
+}
+
+Matrix segment_training_set(const SmoothingStudyConfig& c, std::size_t d) {
+  const std::size_t n = c.segment.points;
+  const std::vector<double> e = line_direction(d);
+  const double L = c.segment.half_length;
+  Matrix x(n, d);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double v = -L + 2.0 * L * double(i) / double(n - 1);
+    for (std::size_t k = 0; k < d; ++k) x(i, k) = v * e[k];
+  }
+  return x;
+}
+
+std::size_t smoothing_study_rows(const SmoothingStudyConfig& c) {
+  const std::size_t models = c.model_enabled ? c.tau_positions.size() : 0;
+  return c.dims.size() * (1 + c.smoothing.deltas.size() + models);
+}
+
+SmoothingStudyResult run_smoothing_study(const SmoothingStudyConfig& config, const SmoothingStudyCallbacks& callbacks) {
+  config.validate();
+  const auto study_start = Clock::now();
+  SmoothingStudyResult result;
+  result.config = config;
+  const std::size_t total = smoothing_study_rows(config);
+  const Schedule& schedule = config.schedule();
+  const double mu_min = schedule.mean_scale(schedule.t_min), sigma_min = schedule.std_dev(schedule.t_min);
+  const double h = config.spacing();
+
+  // Runs one row: announces it, measures it, hands it over; false when stopped.
+  const auto run_row = [&](SmoothingRow row, const Dimension& dim, const auto& make_field) {
+    if (callbacks.stop_requested && callbacks.stop_requested()) return false;
+    if (callbacks.on_row_start) callbacks.on_row_start(result.rows.size(), total, row.label());
+    const auto start = Clock::now();
+    const ScoreDivergenceField field = make_field(row);
+    measure(config, dim, field, row);
+    if (row.kind == SmoothingScoreKind::empirical && config.likelihood.enabled) {
+      const EmpiricalScore::Values exact = dim.empirical->evaluate(dim.heldout.view(), mu_min, sigma_min);
+      row.exact_heldout_log_likelihood = mean_and_error(exact.log_density).mean;
+    }
+    row.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    result.rows.push_back(std::move(row));
+    if (callbacks.on_row) callbacks.on_row(result.rows.back());
+    return true;
+  };
+
+  for (const std::size_t d : config.dims) {
+    Dimension dim;
+    dim.d = d;
+    dim.training = segment_training_set(config, d);
+    dim.empirical = std::make_shared<const EmpiricalScore>(dim.training.view());
+    if (config.likelihood.enabled) dim.heldout = heldout_points(config, d);
+    const std::vector<double> e = line_direction(d);
+    for (std::size_t k = 0; k < d; ++k) {
+      dim.a.push_back(-config.segment.half_length * e[k]);
+      dim.b.push_back(config.segment.half_length * e[k]);
+    }
+    const auto finish = [&] { result.seconds = std::chrono::duration<double>(Clock::now() - study_start).count(); };
+
+    SmoothingRow empirical_row;
+    empirical_row.dim = d;
+    if (!run_row(std::move(empirical_row), dim, [&](SmoothingRow&) { return empirical_score_field(dim.empirical, schedule); })) {
+      finish();
+      return result;
+    }
+    for (std::size_t j = 0; j < config.smoothing.deltas.size(); ++j) {
+      SmoothingRow row;
+      row.dim = d;
+      row.kind = SmoothingScoreKind::smoothed;
+      row.variant = j;
+      row.delta_per_spacing = config.smoothing.deltas[j];
+      row.delta = row.delta_per_spacing * h;
+      const auto field = [&](SmoothingRow& r) {
+        SmoothingOptions options;
+        options.kernel = config.smoothing.kernel;
+        options.delta = r.delta;
+        options.hermite_nodes = config.smoothing.hermite_nodes;
+        if (d > 1) options.direction = e;
+        return smoothed_score_field(std::make_shared<const SmoothedScore>(dim.empirical, options), schedule);
+      };
+      if (!run_row(row, dim, field)) {
+        finish();
+        return result;
+      }
+    }
+    if (!config.model_enabled) continue;
+    std::optional<TrainedModel> model;
+    for (std::size_t j = 0; j < config.tau_positions.size(); ++j) {
+      SmoothingRow row;
+      row.dim = d;
+      row.kind = SmoothingScoreKind::model;
+      row.variant = j;
+      row.tau_position = config.tau_positions[j];
+      const auto field = [&](SmoothingRow& r) {
+        // Trained once per d, inside the first model row (its time counts there).
+        if (!model) model = train_model(config, dim.training);
+        const double f = r.tau_position;
+        r.tau = std::exp((1.0 - f) * std::log(model->fastest) + f * std::log(model->slowest));
+        return random_feature_score(model->features, model->flow->weights(r.tau), model->setup);
+      };
+      if (!run_row(row, dim, field)) {
+        finish();
+        return result;
+      }
+    }
+  }
+  result.seconds = std::chrono::duration<double>(Clock::now() - study_start).count();
+  return result;
+}
+
+}  // namespace gengap
