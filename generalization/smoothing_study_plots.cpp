@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <cstdio>
 #include <string>
 
@@ -28,12 +27,14 @@ PlotPanel histogram_panel(const SmoothingStudyConfig& c, const SmoothingRow& r) 
   }
   double top = 1.0;
   for (const double y : steps.y) top = std::max(top, y);
-  // Training points as vertical lines (a missing y breaks the line between them).
+  // Training points as vertical lines: one comb (up and back down at each
+  // point, along the axis between them), since a missing y does not break a
+  // gnuplot line.
   PlotSeries points{"training points", {}, {}, {}, SeriesStyle::lines};
   for (std::size_t i = 0; i < c.segment.points; ++i) {
     const double u = double(i) / double(c.segment.points - 1);
     points.x.insert(points.x.end(), {u, u, u});
-    points.y.insert(points.y.end(), {0.0, top, std::numeric_limits<double>::quiet_NaN()});
+    points.y.insert(points.y.end(), {0.0, top, 0.0});
   }
   panel.series.push_back(std::move(points));
   panel.series.push_back(std::move(steps));

@@ -3,10 +3,8 @@
 // folder per setting), one-line errors naming the key with exit code 2 and
 // nothing written, and Ctrl-C: exit code 130 with the finished settings kept
 // whole and listed consistently, and no temporary file left anywhere.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,8 +23,6 @@
 #include "cli_support.hpp"
 #include "gengap/generalization/npy.hpp"
 #include "gengap/generalization/plot.hpp"
-
-extern char** environ;
 
 namespace gengap {
 namespace {
@@ -181,25 +177,6 @@ TEST_F(CliStudy, BadInputExitsTwoWithOneLineNamingTheKey) {
   for (const auto& c : cases) testing_cli::expect_rejected(dir_, c.arguments, c.message, out);
 }
 
-// Starts gengap as a child (argv, no shell) with stdout/stderr in files.
-pid_t spawn_gengap(const std::vector<std::string>& arguments, const fs::path& out, const fs::path& err) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  // GENGAP_BLAS_REEXECUTED cleared so the program makes its own OpenBLAS decision
-  // (as cli_support.hpp does); env execs gengap in the same process.
-  std::vector<std::string> args = {"env", "-u", "GENGAP_BLAS_REEXECUTED", GENGAP_CLI_PATH};
-  args.insert(args.end(), arguments.begin(), arguments.end());
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  const int status = posix_spawnp(&pid, "env", &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  return status == 0 ? pid : -1;
-}
-
 TEST_F(CliStudy, InterruptKeepsTheFinishedSettingsWhole) {
   const fs::path out = dir_ / "capacity";
   // One setting at a time, cheapest first; the later ones take seconds, so
@@ -207,7 +184,7 @@ TEST_F(CliStudy, InterruptKeepsTheFinishedSettingsWhole) {
   std::vector<std::string> arguments = {"study", "capacity", "--out", out.string(), "--threads", "2", "--set",
                                         "sweep.values=[8,16,256,512,1024]", "--set", "sweep.max_parallel=1"};
   arguments.insert(arguments.end(), kTiny.begin(), kTiny.end());
-  const pid_t pid = spawn_gengap(arguments, dir_ / "stdout.txt", dir_ / "stderr.txt");
+  const pid_t pid = testing_cli::spawn_gengap(arguments, dir_ / "stdout.txt", dir_ / "stderr.txt");
   ASSERT_GT(pid, 0);
   const fs::path first = out / "settings" / "0_model.m=8" / "config.json";
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);

@@ -1,7 +1,9 @@
 #pragma once
 // Running the gengap program from tests (GENGAP_CLI_PATH) as a user does:
 // through the shell, capturing exit code, stdout and stderr.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <spawn.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -10,10 +12,13 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #ifndef GENGAP_CLI_PATH
 #error "command-line tests need the gengap_cli target (GENGAP_CLI_PATH)"
 #endif
+
+extern char** environ;
 
 namespace gengap::testing_cli {
 
@@ -59,6 +64,26 @@ inline void expect_rejected(const std::filesystem::path& scratch, const std::str
   EXPECT_EQ(o.err.rfind(message, 0), 0u) << arguments << ": " << o.err;
   EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
   EXPECT_FALSE(std::filesystem::exists(out)) << arguments;
+}
+
+// Starts gengap as a child (argv, no shell) with stdout/stderr in files.
+inline pid_t spawn_gengap(const std::vector<std::string>& arguments, const std::filesystem::path& out,
+                          const std::filesystem::path& err) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  // GENGAP_BLAS_REEXECUTED cleared so the program makes its own OpenBLAS decision
+  // (as run_gengap does); env execs gengap in the same process.
+  std::vector<std::string> args = {"env", "-u", "GENGAP_BLAS_REEXECUTED", GENGAP_CLI_PATH};
+  args.insert(args.end(), arguments.begin(), arguments.end());
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  const int status = posix_spawnp(&pid, "env", &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return status == 0 ? pid : -1;
 }
 
 }  // namespace gengap::testing_cli
