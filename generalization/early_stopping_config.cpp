@@ -1,5 +1,7 @@
 // EarlyStoppingConfig: validation naming the dotted field, and the strict JSON
 // form that config files and the command line's --set overrides go through.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -8,7 +10,6 @@
 #include <span>
 #include <string>
 #include <vector>
-
 
 #include "gengap/generalization/detail/config_json.hpp"
 #include "gengap/generalization/early_stopping.hpp"
@@ -157,6 +158,21 @@ void validate_likelihood(const LikelihoodOptions& o, const Schedule& schedule, c
   }
 }
 
+// The flow keeps about five m x m matrices of doubles at once (G_n, its
+// eigenvectors, the population G, Q^T G Q and a work copy): refuse an m whose
+// matrices cannot fit in this machine's memory, by name, before anything is
+// allocated (instead of std::bad_alloc from deep inside).
+void require_fits_in_memory(std::size_t m) {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page_size <= 0) return;  // unknown: let the allocation decide
+  const double physical = double(pages) * double(page_size);
+  const double needed = 5.0 * 8.0 * double(m) * double(m);
+  require(needed <= physical, "model.m",
+          config_number(double(m)) + " features need ~" + config_number(std::ceil(needed / 1e9)) +
+              " GB for the m x m matrices of the flow, more than this machine's " +
+              config_number(std::floor(physical / 1e9)) + " GB");
+}
+
 }  // namespace
 
 void EarlyStoppingConfig::validate() const {
@@ -164,6 +180,7 @@ void EarlyStoppingConfig::validate() const {
   require_positive(target.variance, "target.variance");
   require_positive(n, "n");
   require_positive(model.m, "model.m");
+  require_fits_in_memory(model.m);
   if (model.embedding == EmbeddingKind::fourier) {
     require(model.embedding_dim > 0 && model.embedding_dim % 2 == 0, "model.embedding_dim",
             "must be even and positive for the fourier embedding, got " + std::to_string(model.embedding_dim));

@@ -256,6 +256,7 @@ TEST_F(Cli, BadInputFailsWithOneLineNamingTheField) {
     std::string field;
   } cases[] = {
       {"--set model.m=0", "model.m"},
+      {"--set model.m=1000000000", "model.m"},  // would need exabytes: named, not std::bad_alloc
       {"--set schedule.T=0.0005", "schedule.T"},
       {"--set schedule.T=NaN", "schedule.T"},
       {"--set model.activation=foo", "model.activation"},
