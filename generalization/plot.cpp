@@ -267,6 +267,7 @@ std::string gnuplot_script(const Figure& figure, const std::filesystem::path& pn
     s += "set ylabel " + literal(panel.y_label) + "\n";
     if (panel.log_x) s += "set logscale x\nset format x '10^{%L}'\n";
     if (panel.log_y) s += "set logscale y\nset format y '10^{%L}'\n";
+    s += panel.key_outside ? "set key outside right top\n" : "set key inside right top\n";
     s += "plot ";
     for (std::size_t k = 0; k < panel.series.size(); ++k) {
       const PlotSeries& series = panel.series[k];

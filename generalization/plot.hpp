@@ -48,6 +48,9 @@ struct PlotPanel {
   std::string y_label;
   bool log_x = false;
   bool log_y = false;
+  // The legend right of the plot area instead of inside its top right corner
+  // (many series: it would hide curves).
+  bool key_outside = false;
   std::vector<PlotSeries> series;  // >= 1, each with >= 1 point and at least one finite y
 };
 

@@ -29,6 +29,7 @@ Figure study_kl_figure(const StudyConfig& config, std::span<const StudySetting> 
   panel.x_label = tau_axis(config);
   panel.y_label = "KL";
   panel.log_x = panel.log_y = true;
+  panel.key_outside = true;  // one entry per setting (up to 10): inside it covers the curves
   for (const StudySetting& s : settings) {
     const EarlyStoppingResult& r = s.result;
     const bool quadrature = r.summary.kl_available ? r.summary.kl_source == "quadrature" : r.config.kl.quadrature;
@@ -45,6 +46,7 @@ Figure study_kl_figure(const StudyConfig& config, std::span<const StudySetting> 
   }
   Figure figure;
   figure.title = title(config, "KL(p_0 || p_theta(tau)) along training time, per setting");
+  figure.panel_width = 820;  // room for the legend beside the plot
   if (!panel.series.empty()) figure.panels.push_back(std::move(panel));
   return figure;
 }

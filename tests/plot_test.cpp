@@ -132,6 +132,15 @@ TEST_F(Plot, WritesPngScriptAndDataAndNothingElse) {
   }
 }
 
+TEST_F(Plot, LegendGoesOutsideWhenAsked) {
+  Figure figure = loss_figure();
+  EXPECT_NE(gnuplot_script(figure, dir_ / "a.png").find("set key inside right top"), std::string::npos);
+  EXPECT_EQ(gnuplot_script(figure, dir_ / "a.png").find("set key outside"), std::string::npos);
+  figure.panels[0].key_outside = true;
+  EXPECT_NE(gnuplot_script(figure, dir_ / "a.png").find("set key outside right top"), std::string::npos);
+  if (gnuplot_available()) EXPECT_TRUE(is_png(read(write_plot(figure, dir_ / "outside.png").png)));
+}
+
 TEST_F(Plot, DensitySnapshotsAsPanelsWithMissingValues) {
   require_gnuplot();
   std::vector<double> grid, target;
