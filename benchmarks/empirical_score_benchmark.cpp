@@ -17,27 +17,36 @@
 // point), GFLOP/s-equivalent counting 6 d flops per pair (the distance and the
 // two weighted sums of a dense implementation: the peer's count), the fraction
 // of pairs whose exact distance was computed, whose weights were accumulated
-// by the exact sweeps, and that went through the expanded (dgemm) form (the
-// rest were screened out or skipped), peak_rss_MiB: the
+// by the exact sweeps, and that went through the expanded form (the rest were
+// screened out or skipped), the fraction of queries redone exactly (their
+// output error bound exceeded the tolerance), peak_rss_MiB: the
 // process's resident high-water mark during the timed run (reset through
 // /proc/self/clear_refs; includes the inputs and outputs, 2 (q + n) d doubles),
 // and model_MiB: the kernel's own working memory (packed training set and
 // per-task scratch), independent of q.
 //
-// Measured (AMD EPYC, 2 cores, avx512, while another job used ~1-2 cores:
-// each side effectively got 1-1.4 cores; torch 1.13 from Debian, 5% of the
-// queries scaled to all; full sizes on our side):
-//   d = 2,  t = 0.1:  14.7 s (6.8e8 pairs/s), peak RSS 17 MB;  torch 201 s, 1040 MB  (13.7x)
-//   d = 64, t = 0.1:  54.6 s (1.8e8 pairs/s, 70 GFLOP/s-eq), 265 MB;  torch 282 s, 1138 MB  (5.2x)
-//   d = 64, t = 1:    71.6 s (1.4e8 pairs/s, expanded form), 266 MB;  torch 282 s  (3.9x)
+// The kernel no longer calls BLAS (its tile kernels are its own), so the
+// OpenBLAS core type matters only to the peer.
+// Measured (AMD EPYC, 2 cores, avx512, OPENBLAS_CORETYPE=SkylakeX; no other
+// process running: the 1-minute load average 1.3-1.7 was our own 2 threads;
+// torch 1.13 from Debian, 5% of the queries scaled to all, run right after;
+// full sizes on our side, one benchmark per process):
+//   d = 2,  t = 0.1:  7.84 s (1.28e9 pairs/s), peak RSS 18 MB;  torch 126 s, 1038 MB  (16x)
+//   d = 2,  t = 1:    7.95 s (1.26e9 pairs/s), 18 MB  (16x)
+//   d = 64, t = 0.1:  21.9 s (4.6e8 pairs/s, 175 GFLOP/s-eq, screening: 3.2% of
+//                     the pairs exact), 261 MB;  torch 154 s, 1138 MB  (7.0x)
+//   d = 64, t = 1:    32.1 s (3.1e8 pairs/s, 120 GFLOP/s-eq, every query in the
+//                     expanded form, none redone), 261 MB  (4.8x)
+// (An earlier idle-machine torch run took 129 s at d = 64 (4.0x, 5.9x) and
+// 113 s at d = 2. Before the tile kernels: 35.4 s and 87.3 s at d = 64.)
 // (torch's time does not depend on t; its chunk size swept: 256 MiB blocks were
 // fastest, 64 MiB ~1.5x and 1024 MiB ~1.2x slower.)
 //
 // Run one benchmark per process for the peak memory, e.g.
-//   OPENBLAS_CORETYPE=Haswell build/benchmarks/empirical_score_benchmark \
-//       --benchmark_filter='BM_EmpiricalScore/d:2/'
-//   OPENBLAS_CORETYPE=Haswell /usr/bin/time -v /usr/bin/python3 \
-//       benchmarks/peers/empirical_score_torch.py --dim 2 --threads 2
+//   OPENBLAS_CORETYPE=SkylakeX build/benchmarks/empirical_score_benchmark \
+//       --benchmark_filter='BM_EmpiricalScore/d:64/t_milli:1000/screen:0/threads:2'
+//   OPENBLAS_CORETYPE=SkylakeX /usr/bin/time -v /usr/bin/python3 \
+//       benchmarks/peers/empirical_score_torch.py --dim 64 --threads 2 --fraction 0.05
 #include <benchmark/benchmark.h>
 #include <oneapi/tbb/task_arena.h>
 #include <xsimd/xsimd.hpp>
@@ -123,19 +132,22 @@ void BM_EmpiricalScore(benchmark::State& state) {
   state.counters["weighted_frac"] = static_cast<double>(stats.weighted_pairs) / pairs;
   state.counters["expanded_frac"] = static_cast<double>(stats.expanded_pairs) / pairs;
   state.counters["screened_blocks"] = static_cast<double>(stats.screened_blocks);
+  state.counters["redone_frac"] = static_cast<double>(stats.expanded_redone) / static_cast<double>(q);
   state.counters["peak_rss_MiB"] = peak_rss_mib();
-  // Working memory: packed d x n_padded, the row-major copy n x d, for d > 4 the
-  // padded rows n x d_row, |x_i|^2; per task: the tile's query state
-  // (~2 d + 4 per query), the log-weights of a block and, with dgemm tiles,
-  // l~ and the weights of the tile's block (2 tile B) plus the moments.
+  // Working memory: the as-given copy n x d, the panels (n rounded up to 32) x d
+  // and |x_i|^2, for d <= 4 the coordinate-major copy d x n_padded, for d > 4
+  // the padded rows n_padded x d_row; per task: the tile's query state
+  // (~d + 8 per query), a block's log-weights and, with tile kernels,
+  // l~/weights of the tile's block (tile B) and its moments (tile d_row).
   const double W = static_cast<double>(xsimd::batch<double>::size);
   const double n = static_cast<double>(training_points), dd = static_cast<double>(d);
-  const double n_padded = std::ceil(n / W) * W, d_row = d > 4 ? std::ceil(dd / W) * W : 0.0;
+  const double n_padded = std::ceil(n / W) * W, n_panels = std::ceil(n / 32.0) * 32.0;
+  const double d_row = d > 4 ? std::ceil(dd / W) * W : 0.0;
   const double B = static_cast<double>(stats.block_points), T = static_cast<double>(options.tile);
   const bool gemm = stats.screened_blocks > 0;
-  const double per_task = T * (2.0 * dd + 4.0) + B + (gemm ? 2.0 * T * B + T * dd : 0.0);
-  state.counters["model_MiB"] =
-      ((dd + 1.0) * n_padded + n * dd + n * d_row + threads * per_task) * sizeof(double) / (1024.0 * 1024.0);
+  const double per_task = T * (dd + 8.0) + B + (gemm ? T * B + T * d_row : 0.0);
+  const double model = n * dd + n_panels * (dd + 1.0) + (d <= 4 ? dd * n_padded : n_padded * d_row);
+  state.counters["model_MiB"] = (model + threads * per_task) * sizeof(double) / (1024.0 * 1024.0);
   state.counters["queries"] = static_cast<double>(q);
   state.SetLabel(std::string(stats.simd));
 }

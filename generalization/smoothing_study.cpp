@@ -151,11 +151,25 @@ std::string SmoothingRow::score_label() const {
   return text;
 }
 
-std::string SmoothingRow::label() const { return "d=" + std::to_string(dim) + " " + score_label(); }
+// Built by appending: GCC 12 warns (-Wrestrict, a false positive) on
+// "d" + std::to_string(...) chains here.
+std::string SmoothingRow::label() const {
+  std::string text = "d=";
+  text += std::to_string(dim);
+  text += ' ';
+  text += score_label();
+  return text;
+}
 
 std::string SmoothingRow::file_stem() const {
-  std::string stem = "d" + std::to_string(dim) + "_" + std::string(to_string(kind));
-  if (kind != SmoothingScoreKind::empirical) stem += "_" + std::to_string(variant);
+  std::string stem = "d";
+  stem += std::to_string(dim);
+  stem += '_';
+  stem += to_string(kind);
+  if (kind != SmoothingScoreKind::empirical) {
+    stem += '_';
+    stem += std::to_string(variant);
+  }
   return stem;
 }
 

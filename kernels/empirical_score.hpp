@@ -15,8 +15,9 @@
 // of log p is -I / sigma^2 + Cov_w(r) / sigma^4; its trace is the divergence.
 //
 // How it is computed (one query; queries are independent):
-// - Training points are packed coordinate-major (d x n, padded to the SIMD
-//   width with points that get weight exactly 0) and streamed in blocks of B
+// - Training points are packed coordinate-major (d <= 4: d x n; d > 4: panels
+//   of 32 points, coordinate-major inside; padded with points that get weight
+//   exactly 0) and streamed in blocks of B
 //   points. A block takes two sweeps: (1) SIMD over points, residuals
 //   r = fl(x - mu x_i) by one fma per coordinate (correctly rounded: no
 //   cancellation however close x is to mu x_i), |r|^2 by fma, l stored, the
@@ -41,31 +42,60 @@
 //   to 6e-15 relative (score to |s| + 1/sigma, divergence to its two terms,
 //   log p to max(1, |log p|); tests/empirical_score_test.cpp, d = 1..64,
 //   n = 1..4097, sigma = 1e-6..1e3).
-// - dgemm tiles (d >= 8, more than one block of points; `screening`): a dgemm
-//   gives x . x_i for a tile of queries and a block of points, hence the
-//   log-weights by the expanded form |x|^2 - 2 mu x.x_i + mu^2 |x_i|^2, with
-//   the rigorous bound |l~ - l| <= (4d + 16) u (|x| + mu max|x_i|)^2 / (2 sigma^2)
-//   (u = 2^-53; e.g. 6e-10 for |x| + mu max|x_i| = 20, d = 64, sigma = 0.1).
-//   Per query and block, one of:
-//   * screening (few batches can matter under the bound): only those batches
-//     go through the exact sweeps; every other one is provably skipped by
-//     sweep 2 anyway, so the result is bitwise that of the exact path;
-//   * the expanded form (many batches matter and the query's bound is at most
-//     expanded_tolerance, default 1e-11): w = exp(l~ - M) and the block's
-//     moments sum w x_i, sum w |x_i|^2 by dgemm/dgemv, Var from
-//     sum w |x_i|^2 - |sum w x_i|^2 / sum w. Each weight then carries a relative
-//     error <= the bound; a block whose centred part is below 1e-4 of the raw
-//     moment (weight on nearly coincident points: > 4 digits would cancel) is
-//     redone exactly. Observed against the naive two-pass: <= 1.2e-14 relative
-//     (d = 16, 64; sigma = 0.6..3). expanded_tolerance = 0 turns it off.
-//   The automatic mode skips the dgemm for a tile while most of its batches
-//   matter and no query may use the expanded form.
+// - Tile kernels (d >= 8, more than one block of points; `screening`):
+//   register-blocked kernels (kernels/detail/empirical_score_tiles.hpp: 6
+//   queries x 32 points per micro-tile, ~85% of the FMA peak; training points
+//   packed once, nothing copied per call) give x . x_j for a tile of queries
+//   and a block of points, hence the log-weights by the expanded form
+//     l~_j = 2 mu c2 (x . x_j) - mu^2 c2 |x_j|^2 - c2 |x|^2   (c2 = 1/(2 sigma^2))
+//   with the rigorous bound |l~_j - l_j| <= alpha |x_j| + beta, where
+//   alpha = 2 mu c2 |x| gamma_{d+3} (the dot product's fma chain) and
+//   beta = gamma_6 (mu^2 c2 R^2 + c2 |x|^2) + 64 u (the other roundings, exp),
+//   R = max_j |x_j|, gamma_k = k u / (1 - k u), u = 2^-53; l_j is the value in
+//   exact arithmetic (the exact sweeps, like the naive reference, carry their
+//   own gamma_{d+2} |l_j|, which this contract does not add to). Per query
+//   and block, one of:
+//   * screening (few batches can matter under the bound, widened by the
+//     exact path's own rounding gamma_{d+2} c2 (|x| + mu R)^2): only those
+//     batches go through the exact sweeps; every other one is provably
+//     skipped by sweep 2 anyway, so the result is bitwise that of the exact path;
+//   * the expanded form (many batches matter and the query's bound
+//     eps = alpha R + beta is within expanded_tolerance): w = exp(l~ - M) and
+//     the block's moments sum w x_j (tile kernel, 6 queries x 32 coordinates
+//     per micro-tile) and sum w |x_j|^2, Var from
+//     sum w |x_j|^2 - |sum w x_j|^2 / sum w; a block whose centred part is
+//     below 1/16 of the raw moment (weight on close points far from 0) is
+//     redone exactly.
+//   Accuracy contract of the expanded form, on the OUTPUTS (rigorous up to
+//   O(eps^2) terms, covered by a factor 1.01): with w~_j = w_j e^{e_j}, only
+//   the spread of the e_j matters (a common shift cancels in the softmax):
+//   E~[x] - E[x] = sum_j w_j (e^{e_j} - 1)(x_j - E x) / S~, so the errors it
+//   adds are at most, with e_rms = alpha sqrt(E_w |x_j|^2) + beta,
+//     score       e_rms sqrt(Var_w r) / sigma^2        relative to |s|_inf + 1/sigma,
+//     divergence  2 eps V / (V + d / sigma^2)           relative to its two terms,
+//                 V = Var_w(r) / sigma^4,
+//     log p       e_rms                                 relative to max(1, |log p|).
+//   After its last block, each query that used the expanded form evaluates
+//   this bound from its own moments; above expanded_tolerance (default
+//   1e-12) the query is redone on the exact path (stats: expanded_redone).
+//   So every output meets the tolerance apart from the floating-point
+//   summation of weights and moments, which every path has, the naive
+//   reference included (worst case gamma_n-like: ~1e-11 for n = 1e5;
+//   typically ~1e-15). Observed against the naive two-pass
+//   (tests/empirical_score_test.cpp: d = 8..128, sigma = 1e-3..3, near,
+//   far, split between clusters and near-coincident points): <= 1.4e-14
+//   relative, at any tolerance from 1e-14 to 1e-9. On the benchmark's
+//   workload (d = 64, n = 1e5, 200 queries against the naive two-pass):
+//   ou t = 1: eps ~ 3e-13, every query expanded, none redone, observed
+//   4.0e-14; t = 0.3: 4.5% of the pairs expanded, 4 queries redone, 1.3e-13;
+//   t = 0.1: eps ~ 3e-12 exceeds the tolerance and few points carry weight,
+//   so screening (exact) is used: 2.8e-15.
+//   The automatic mode skips the tile kernel for a tile while most of its
+//   batches matter and no query may use the expanded form.
 // - Memory: per task O(tile d + tile B) whatever n; TBB over tiles of queries.
 //   Tiles are fixed by index, so results are bitwise identical for any thread
-//   count. Without the expanded form each query's arithmetic is also
-//   independent of the others (same bits alone or in any batch); with it, a
-//   query's bits could depend on the rows sharing its tile through OpenBLAS's
-//   dgemm blocking (never on the thread count).
+//   count; each query's arithmetic is also independent of the others (same
+//   bits alone or in any batch, for any tile size).
 // - Finite for any sigma_t > 0 and query with |r|^2 / (2 sigma^2) < 1e308
 //   (sigma_t = 1e-6 with |x| ~ 1e6 is fine): the largest weight is exp(0) = 1,
 //   so neither the sum nor the winning point can underflow.
@@ -84,11 +114,15 @@ enum class DistanceScreening { automatic, off, on };
 
 struct EmpiricalScoreOptions {
   DistanceScreening screening = DistanceScreening::automatic;
-  // Largest bound on the log-weight error |l~ - l| for which a query may use
-  // the expanded (dgemm) form on dense blocks (see above); 0: never, every
-  // weight from the correctly rounded residuals.
-  double expanded_tolerance = 1e-11;
-  std::size_t tile = 64;  // queries per parallel task
+  // Largest bound on the relative error that the expanded form's log-weight
+  // errors may cause in a query's outputs (see above: also the a priori limit
+  // on a single log-weight's error); 0: never, every weight from the
+  // correctly rounded residuals.
+  double expanded_tolerance = 1e-12;
+  // Queries per parallel task. Each query's bits are independent of it; 96 (16
+  // register blocks of 6 rows) beat 64 by 4-9% at d = 64 (the block's training
+  // data is reused by more rows per load from L3/DRAM; machine shared).
+  std::size_t tile = 96;
 
   void validate() const;  // InvalidArgument naming "tile" or "expanded_tolerance"
 };
@@ -99,10 +133,11 @@ struct EmpiricalScoreStats {
   std::size_t training_points = 0;
   std::size_t distance_pairs = 0;   // pairs whose exact residual |x - mu x_i|^2 was computed (sweep 1)
   std::size_t weighted_pairs = 0;   // pairs whose weights were accumulated (sweep 2; d <= 4: whole SIMD batches)
-  std::size_t screened_blocks = 0;  // (query tile, training block) blocks screened by dgemm
+  std::size_t screened_blocks = 0;  // (query tile, training block) blocks through the tile kernel
   std::size_t direct_blocks = 0;    // blocks evaluated exactly without screening
-  std::size_t expanded_pairs = 0;   // pairs weighted by the expanded (dgemm) form
+  std::size_t expanded_pairs = 0;   // pairs weighted by the expanded form (redone queries included)
   std::size_t expanded_fallbacks = 0;  // (query, block) pairs redone exactly (the moments lost digits)
+  std::size_t expanded_redone = 0;     // queries redone exactly (their outputs' error bound exceeded the tolerance)
   std::string_view simd;            // instruction set of the kernel (xsimd arch name)
   std::size_t block_points = 0;     // B, training points per block
 
@@ -138,10 +173,13 @@ class EmpiricalScore {
  private:
   std::size_t n_ = 0, d_ = 0, n_padded_ = 0;
   Matrix training_;  // n x d, as given
-  // d x n_padded, coordinate-major, zero padding; n_padded is a multiple of
-  // the SIMD width, so with the allocator's alignment every batch load is aligned.
+  // d <= 4: d x n_padded, coordinate-major, zero padding; n_padded is a multiple
+  // of the SIMD width, so with the allocator's alignment every batch load is aligned.
   std::vector<double, xsimd::aligned_allocator<double>> packed_;
-  std::vector<double, xsimd::aligned_allocator<double>> sq_norms_;  // n_padded: |x_i|^2 (screening)
+  std::vector<double, xsimd::aligned_allocator<double>> sq_norms_;  // |x_i|^2, padded to whole panels
+  // Panels of 4 SIMD batches of points (32 with AVX-512), coordinate-major
+  // inside, zero padding: the tile kernel's and, for d > 4, sweep 1's copy.
+  std::vector<double, xsimd::aligned_allocator<double>> panels_;
   // d > 4: n_padded x d_row row-major copy, zero-padded to the SIMD width
   // (sweep 2 runs SIMD over coordinates there); empty for d <= 4.
   std::vector<double, xsimd::aligned_allocator<double>> rows_;

@@ -1,10 +1,5 @@
-// xsimd's exp and sincos inlined into AVX-512 code trips GCC 12's false uninitialized
-// warnings in its own headers (GCC bug 105593), reported at
-// the templates' definitions inside xsimd: hence before every include.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+// First: silences GCC 12's false warnings in xsimd's exp and sincos.
+#include "gengap/kernels/detail/xsimd_gcc_warnings.hpp"
 
 #include "gengap/kernels/random_feature_rows.hpp"
 

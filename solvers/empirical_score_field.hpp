@@ -11,9 +11,7 @@
 // accept an empty divergence span (skipped), and give NaN outputs for rows
 // whose x is not finite (the solvers flag such rows non_finite) instead of
 // throwing; every other row is evaluated as usual. Results per row are
-// bitwise independent of the thread count, and of the batching too unless the
-// expanded (dgemm) form is in use (large d and n: see
-// EmpiricalScoreOptions::expanded_tolerance; 0 makes every row independent).
+// bitwise independent of the thread count and of the batching.
 #include <cstddef>
 #include <functional>
 #include <memory>

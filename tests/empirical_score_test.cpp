@@ -2,11 +2,15 @@
 // against closed forms (n = 1: a Gaussian; two symmetric points: the tanh
 // form), against the naive two-pass reference (kernels/detail/
 // empirical_score_naive.hpp) over dimensions, sizes around the SIMD width and
-// the block size, and extreme sigma_t; screening, tiling and thread count must
-// not change a bit; the expanded (dgemm) form stays within 1e-12 of the naive
-// reference and redoes blocks whose moments would cancel; the schedule
+// the block size, and extreme sigma_t; screening, tiling, batching and thread
+// count must not change a bit; the expanded form stays within its tolerance
+// (1e-12) of the naive reference on every output, redoes queries whose output
+// bound exceeds it and blocks whose moments would cancel; the schedule
 // adapter drives the reverse-SDE sampler (samples land on training points)
 // and the likelihood solver (exact log p_t^n); bad input names its field.
+// First: silences GCC 12's false warnings in xsimd's exp (the tile header's fallback).
+#include "gengap/kernels/detail/xsimd_gcc_warnings.hpp"
+
 #include <gtest/gtest.h>
 
 #include "test_support.hpp"
@@ -16,11 +20,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <numbers>
 #include <vector>
 
 #include "gengap/kernels/detail/empirical_score_naive.hpp"
+#include "gengap/kernels/detail/empirical_score_tiles.hpp"
 #include "gengap/kernels/empirical_score.hpp"
 #include "gengap/kernels/random.hpp"
 #include "gengap/solvers/empirical_score_field.hpp"
@@ -228,30 +234,120 @@ TEST(EmpiricalScore, ScreeningTilingAndThreads_DoNotChangeABit) {
   }
 }
 
-TEST(EmpiricalScore, ExpandedForm_MatchesNaiveAndIgnoresThreadCount) {
-  // Dense weights (sigma_t ~ 1 against unit-normal data) and a small bound on
-  // |l~ - l|: blocks go through the dgemm moments. Their errors: the weights'
-  // relative error |l~ - l| <= the bound (<= 1e-11 by default; ~1e-14 in
-  // practice), the moments' difference loses <= 4 digits (else the block is
-  // redone exactly). Against the naive two-pass: 1e-12 (observed <= 1.2e-14).
-  // Tiles are fixed, so the thread count still changes no bit.
-  for (const std::size_t d : {16u, 64u}) {
-    const Matrix training = normal_matrix(2500, d, 45 + d);
+EmpiricalScore::Values evaluate_stats(const EmpiricalScore& s, const Matrix& x, double mu, double sigma,
+                                      const EmpiricalScoreOptions& options, EmpiricalScoreStats& stats) {
+  const std::size_t q = x.rows(), d = s.dim();
+  EmpiricalScore::Values v{Matrix(q, d), std::vector<double>(q), std::vector<double>(q)};
+  const double m[1] = {mu}, sg[1] = {sigma};
+  stats = s.evaluate(x.view(), m, sg, v.score.flat(), v.log_density, v.divergence, options);
+  return v;
+}
+
+double worst_of(const Comparison& c) { return std::max({c.score, c.divergence, c.log_density}); }
+
+TEST(EmpiricalScore, ExpandedForm_MatchesNaiveAndIsIndependentOfBatching) {
+  // Dense weights (sigma_t ~ 1 against unit-normal data): queries whose
+  // log-weight bound is within the tolerance (1e-12) take the expanded form,
+  // far ones (|x| ~ 4 sqrt(d)) and the large-d, small-sigma ones the exact
+  // path. The expanded form's added error is bounded by the tolerance on
+  // every output; the summation rounding common to every path is ~1e-15
+  // (n = 2100). Observed: 8.9e-15. Each query's arithmetic is its own:
+  // same bits for 1 thread, tile 5 and the query evaluated alone.
+  double observed = 0.0;
+  for (const std::size_t d : {8u, 16u, 64u, 128u}) {
+    const Matrix training = normal_matrix(2100, d, 45 + d);
     const EmpiricalScore s(training.view());
+    std::size_t expanded = 0;
     for (const double sigma : {0.6, 1.0, 3.0}) {
       const double mu = 0.7;
-      const Matrix x = mixed_queries(training, mu, sigma, 40, 46);
-      const double m[1] = {mu}, sg[1] = {sigma};
-      EmpiricalScore::Values v{Matrix(40, d), std::vector<double>(40), std::vector<double>(40)};
-      const EmpiricalScoreStats stats = s.evaluate(x.view(), m, sg, v.score.flat(), v.log_density, v.divergence);
-      EXPECT_GT(stats.expanded_pairs, 0u) << d << " " << sigma;
+      const Matrix x = mixed_queries(training, mu, sigma, 30, 46);
+      EmpiricalScoreStats stats;
+      const auto v = evaluate_stats(s, x, mu, sigma, {}, stats);
+      expanded += stats.expanded_pairs;
       const Comparison err = compare_to_naive(s, x, mu, sigma, v);
+      observed = std::max(observed, worst_of(err));
       EXPECT_LT(err.score, 1e-12) << d << " " << sigma;
       EXPECT_LT(err.divergence, 1e-12) << d << " " << sigma;
       EXPECT_LT(err.log_density, 1e-12) << d << " " << sigma;
       EmpiricalScore::Values one_thread;
       tbb::task_arena(1).execute([&] { one_thread = s.evaluate(x.view(), mu, sigma); });
       expect_bitwise_equal(v, one_thread, "expanded, 1 thread");
+      EmpiricalScoreOptions tile5;
+      tile5.tile = 5;
+      expect_bitwise_equal(v, evaluate_with(s, x, mu, sigma, tile5), "expanded, tile 5");
+      for (const std::size_t r : {0u, 1u, 29u}) {
+        const Matrix row(1, d, std::vector<double>(x.row(r).begin(), x.row(r).end()));
+        const auto alone = s.evaluate(row.view(), mu, sigma);
+        for (std::size_t k = 0; k < d; ++k) EXPECT_EQ(alone.score(0, k), v.score(r, k)) << d << " " << r;
+        EXPECT_EQ(alone.divergence[0], v.divergence[r]);
+        EXPECT_EQ(alone.log_density[0], v.log_density[r]);
+      }
+    }
+    EXPECT_GT(expanded, 0u) << d;
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2e", observed);
+  RecordProperty("observed_relative_error", text);
+}
+
+TEST(EmpiricalScore, ExpandedForm_MeetsItsToleranceAndRedoesQueriesAboveIt) {
+  // Hard cases for the expanded form: two clusters +-5 e_1 (d = 16, jitter
+  // 0.3), queries between them (the weight splits: Var_w r is large, so the
+  // divergence bound 2 eps V / (V + d / sigma^2) approaches 2 eps), near
+  // either cluster, and far (|x| ~ 20). Over tolerances 1e-14..1e-9 (factor
+  // 1.25): every output stays within the tolerance of the naive two-pass
+  // (plus 1e-13 for the summation common to both paths), some queries go
+  // through the expanded form, and somewhere a query whose single-weight
+  // bound passed is redone because its output bound did not. Observed: at
+  // most 1.4e-14 at every tolerance.
+  const std::size_t d = 16, n = 2100;
+  Matrix training = normal_matrix(n, d, 52, 0.3);
+  for (std::size_t i = 0; i < n; ++i) training(i, 0) += i % 2 == 0 ? 5.0 : -5.0;
+  const EmpiricalScore s(training.view());
+  const double mu = 0.9, sigma = 0.8;
+  Matrix x = normal_matrix(24, d, 53, 0.5);
+  for (std::size_t r = 0; r < x.rows(); ++r) {
+    if (r % 3 == 1) x(r, 0) += 4.5;
+    if (r % 3 == 2) x(r, 1) += 20.0;
+  }
+  std::size_t expanded = 0, redone = 0;
+  for (double tolerance = 1e-14; tolerance < 1e-9; tolerance *= 1.25) {
+    EmpiricalScoreOptions options;
+    options.expanded_tolerance = tolerance;
+    EmpiricalScoreStats stats;
+    const auto v = evaluate_stats(s, x, mu, sigma, options, stats);
+    expanded += stats.expanded_pairs;
+    redone += stats.expanded_redone;
+    const Comparison err = compare_to_naive(s, x, mu, sigma, v);
+    EXPECT_LT(worst_of(err), tolerance + 1e-13) << tolerance;
+  }
+  EXPECT_GT(expanded, 0u);
+  EXPECT_GT(redone, 0u);
+}
+
+TEST(EmpiricalScore, HardCases_MatchNaiveInEveryMode) {
+  // Small sigma (one point wins), far queries (log-weights ~ -1e4: the
+  // expanded form's bound grows with |x|^2 and sends them to the exact path),
+  // near-coincident training points (pairs 1e-9 apart: their weights tie),
+  // d = 8..128, screening automatic, off and with a loose tolerance 1e-10
+  // (the expanded form on more queries): 1e-12 relative (1e-10 + 1e-13 with
+  // the loose tolerance), as in StreamingMatchesNaiveTwoPass.
+  for (const std::size_t d : {8u, 40u, 128u}) {
+    Matrix training = normal_matrix(2100, d, 60 + d);
+    for (std::size_t i = 1; i < training.rows(); i += 7)
+      for (std::size_t k = 0; k < d; ++k) training(i, k) = training(i - 1, k) + 1e-9 * static_cast<double>(k % 3);
+    const EmpiricalScore s(training.view());
+    for (const double sigma : {1e-3, 0.05, 0.3, 1.5}) {
+      const double mu = std::sqrt(1.0 - std::min(0.99, sigma * sigma));
+      const Matrix x = mixed_queries(training, mu, sigma, 18, 61);
+      EmpiricalScoreOptions off, loose;
+      off.screening = DistanceScreening::off;
+      loose.expanded_tolerance = 1e-10;
+      for (const auto& [options, bound] : {std::pair{EmpiricalScoreOptions{}, 1e-12}, std::pair{off, 1e-12},
+                                           std::pair{loose, 1e-10 + 1e-13}}) {
+        const Comparison err = compare_to_naive(s, x, mu, sigma, evaluate_with(s, x, mu, sigma, options));
+        EXPECT_LT(worst_of(err), bound) << d << " " << sigma;
+      }
     }
   }
 }
@@ -329,6 +425,37 @@ TEST(EmpiricalScore, ExtremeSigmaAndFarQueries_StayFiniteAndKeepTheWinner) {
       }
     }
   }
+}
+
+TEST(EmpiricalScore, WeightExp_IsWithin3UlpOfStdExp) {
+  // The expanded form's exp (kernels/detail/empirical_score_tiles.hpp; with
+  // AVX-512 its own table + degree-7 polynomial) against std::exp (correctly
+  // rounded to ~0.5 ulp on glibc): <= 3 ulp on [-700, 0] (the error bound
+  // budgets 4), exact 1 at 0, finite and tiny below -700 and at -inf.
+  using Batch = xsimd::batch<double>;
+  const std::size_t W = Batch::size;
+  CounterRng rng(5, streams::test_data);
+  std::vector<double> x(W * 20000);
+  rng.fill_normal(x);
+  double worst = 0.0;
+  alignas(64) double in[16], out[16];
+  for (std::size_t i = 0; i < x.size(); i += W) {
+    for (std::size_t j = 0; j < W; ++j) {
+      // |normal| scaled onto [0, 46] (the weights kept) and [0, 700].
+      const double z = std::abs(x[i + j]);
+      in[j] = -(i % (2 * W) == 0 ? std::fmod(23.0 * z, 46.0) : std::fmod(250.0 * z, 700.0));
+    }
+    detail::empirical::exp_nonpositive(Batch::load_aligned(in)).store_aligned(out);
+    for (std::size_t j = 0; j < W; ++j) {
+      const double e = std::exp(in[j]);
+      worst = std::max(worst, std::abs(out[j] - e) / e);
+    }
+  }
+  EXPECT_LT(worst, 3.0 * 0x1p-53);
+  for (std::size_t j = 0; j < W; ++j) in[j] = j == 0 ? 0.0 : j == 1 ? -800.0 : -std::numeric_limits<double>::infinity();
+  detail::empirical::exp_nonpositive(Batch::load_aligned(in)).store_aligned(out);
+  EXPECT_EQ(out[0], 1.0);
+  for (std::size_t j = 1; j < W; ++j) EXPECT_TRUE(std::isfinite(out[j]) && out[j] >= 0.0 && out[j] < 1e-300) << j;
 }
 
 TEST(EmpiricalScore, EmptyQueryBatch_IsANoOp) {

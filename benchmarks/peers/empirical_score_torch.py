@@ -28,9 +28,12 @@ d = 2 and d = 64 on the 2-core test machine (64: ~1.5x, 1024: ~1.2x slower;
 smaller chunks fall off cdist's matmul path and are far slower).
 
 Same threads as the C++ side (torch.set_num_threads, OpenBLAS/OpenMP threads
-set before torch loads):
-  OPENBLAS_CORETYPE=Haswell /usr/bin/time -v /usr/bin/python3 \
-      benchmarks/peers/empirical_score_torch.py --dim 2 --threads 2
+set before torch loads). Debian's torch calls the system BLAS (libblas.so.3,
+OpenBLAS here), so time it with the fast core type:
+  OPENBLAS_CORETYPE=SkylakeX /usr/bin/time -v /usr/bin/python3 \
+      benchmarks/peers/empirical_score_torch.py --dim 64 --threads 2 --fraction 0.05
+(5% of the queries: 7.7 s, scaled to 154 s at d = 64 on the 2-core test
+machine, idle apart from this run; the time does not depend on --time.)
 """
 import argparse
 import math
