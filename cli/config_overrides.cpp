@@ -65,4 +65,12 @@ void apply_assignment(nlohmann::json& config, std::string_view assignment) {
   }
 }
 
+void add_config_options(CLI::App& command, ConfigCommandOptions& options, const ConfigOptionHelp& help) {
+  command.add_option("--config", options.config_file, help.config);
+  command.add_option("--set", options.assignments, help.set)->type_name("KEY=VALUE");
+  command.add_option("--threads", options.threads, "Worker threads (default: all cores)")->check(CLI::Range(1, 4096));
+  command.add_option("--seed", options.seed, "Seed of every random stream (overrides the config's seed)");
+  command.add_flag("--quiet", options.quiet, help.quiet);
+}
+
 }  // namespace gengap::cli

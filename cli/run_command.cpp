@@ -22,7 +22,7 @@ namespace {
 
 EarlyStoppingConfig build_config(const RunOptions& options) {
   EarlyStoppingConfig config =
-      early_stopping_config_from_json(layered_config(options.config_file, options.assignments, options.seed));
+      early_stopping_config_from_json(options.layered());
   config.validate();
   return config;
 }
@@ -123,14 +123,10 @@ std::shared_ptr<RunOptions> add_run_command(CLI::App& app) {
   auto options = std::make_shared<RunOptions>();
   CLI::App* run = app.add_subcommand("run", "Study S1: exact training dynamics L_n(tau), L(tau), gap, ||A(tau)-A_0||, KL(p_0||p_theta(tau))");
   run->add_option("--out", options->out, "Results folder (created if missing)")->capture_default_str();
-  run->add_option("--config", options->config_file, "JSON config file (keys as in config.json's \"config\")");
-  run->add_option("--set", options->assignments,
-                  "Override one config key, dotted (e.g. --set model.m=256); repeatable, applied after --config")
-      ->type_name("KEY=VALUE");
-  run->add_option("--threads", options->threads, "Worker threads (default: all cores)")
-      ->check(CLI::Range(1, 4096));
-  run->add_option("--seed", options->seed, "Seed of every random stream (overrides the config's seed)");
-  run->add_flag("--quiet", options->quiet, "No progress lines on stderr");
+  add_config_options(*run, *options,
+                     {"JSON config file (keys as in config.json's \"config\")",
+                      "Override one config key, dotted (e.g. --set model.m=256); repeatable, applied after --config",
+                      "No progress lines on stderr"});
   return options;
 }
 

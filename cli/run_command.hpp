@@ -9,16 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "config_overrides.hpp"
+
 namespace gengap::cli {
 
-struct RunOptions {
+struct RunOptions : ConfigCommandOptions {
   std::string out = "results/s1";
-  std::string config_file;           // empty: defaults only
-  std::vector<std::string> assignments;  // --set key=value, in order
-  std::optional<unsigned long long> seed;
-  std::size_t threads = 0;           // 0: all cores
-  bool quiet = false;                // no progress lines
-  std::string command_line;          // recorded in config.json
 };
 
 // Registers the subcommand; the options live in the returned object, which

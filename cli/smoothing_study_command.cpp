@@ -105,7 +105,6 @@ void print_table(const std::vector<SmoothingRow>& rows) {
   std::printf("  %-4s %-10s %8s %9s %9s %6s %6s %7s %10s %8s %10s %8s %8s\n", "d", "score", "delta/h", "tau",
               "memorised", "TV", "KS", "outside", "log p test", "+-", "train-test", "KL", "time");
   for (const SmoothingRow& r : rows) {
-    const double total = double(r.histogram.inside + r.histogram.outside);
     std::string failed;
     if (r.sampler_failed + r.likelihood_failed > 0) {
       failed = "  (" + std::to_string(r.sampler_failed) + " samples, " + std::to_string(r.likelihood_failed) +
@@ -116,7 +115,7 @@ void print_table(const std::vector<SmoothingRow>& rows) {
                 format_number(r.tau, "%.3g").c_str(), format_number(r.memorization.memorized_fraction, "%.3f").c_str(),
                 format_number(r.histogram.total_variation_to_uniform, "%.3f").c_str(),
                 format_number(r.histogram.ks_to_uniform, "%.3f").c_str(),
-                format_number(double(r.histogram.outside) / total, "%.3f").c_str(),
+                format_number(r.histogram.outside_fraction(), "%.3f").c_str(),
                 format_number(r.heldout_log_likelihood, "%.4g").c_str(),
                 format_number(r.heldout_log_likelihood_se, "%.2g").c_str(),
                 format_number(r.likelihood_gap, "%.4g").c_str(), format_number(r.kl, "%.4g").c_str(), r.seconds,
@@ -129,7 +128,7 @@ void print_table(const std::vector<SmoothingRow>& rows) {
 int smoothing_study(const StudyCommandOptions& options) {
   // Everything the user typed is checked before anything is computed or written.
   SmoothingStudyConfig config =
-      smoothing_study_config_from_json(layered_config(options.config_file, options.assignments, options.seed));
+      smoothing_study_config_from_json(options.layered());
   config.validate();
   const fs::path out(options.out.empty() ? "results/smoothing" : options.out);
   ensure_directory(out, "out");

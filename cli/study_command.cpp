@@ -34,7 +34,7 @@ using Clock = std::chrono::steady_clock;
 
 StudyConfig build_config(StudyKind kind, const StudyCommandOptions& options) {
   StudyConfig config =
-      study_config_from_json(kind, layered_config(options.config_file, options.assignments, options.seed));
+      study_config_from_json(kind, options.layered());
   config.validate();
   return config;
 }
@@ -243,14 +243,11 @@ std::shared_ptr<StudyCommandOptions> add_study_command(CLI::App& app) {
       "S6 smoothing: empirical, smoothed and trained scores on a segment of training points");
   study->add_option("name", options->study, "modes-shift | capacity | sample-size | smoothing")->required();
   study->add_option("--out", options->out, "Results folder (created if missing; default results/<name>)");
-  study->add_option("--config", options->config_file,
-                    "JSON config file (S1's keys plus \"sweep\", as in config.json's \"config\")");
-  study->add_option("--set", options->assignments,
-                    "Override one config key, dotted (e.g. --set sweep.values=[16,64,256] --set n=500); repeatable")
-      ->type_name("KEY=VALUE");
-  study->add_option("--threads", options->threads, "Worker threads (default: all cores)")->check(CLI::Range(1, 4096));
-  study->add_option("--seed", options->seed, "Seed of every random stream (overrides the config's seed)");
-  study->add_flag("--quiet", options->quiet, "No progress bar on stderr");
+  add_config_options(*study, *options,
+                     {"JSON config file (S2-S4: S1's keys plus \"sweep\"; smoothing: its keys; "
+                      "as in config.json's \"config\")",
+                      "Override one config key, dotted (e.g. --set sweep.values=[16,64,256] --set n=500); repeatable",
+                      "No progress bar on stderr"});
   return options;
 }
 

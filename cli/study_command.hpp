@@ -29,17 +29,13 @@
 #include <string>
 #include <vector>
 
+#include "config_overrides.hpp"
+
 namespace gengap::cli {
 
-struct StudyCommandOptions {
-  std::string study;                     // modes-shift | capacity | sample-size
-  std::string out;                       // empty: results/<study>
-  std::string config_file;               // empty: the study's defaults only
-  std::vector<std::string> assignments;  // --set key=value, in order
-  std::optional<unsigned long long> seed;
-  std::size_t threads = 0;               // 0: all cores
-  bool quiet = false;                    // no progress bar
-  std::string command_line;              // recorded in config.json
+struct StudyCommandOptions : ConfigCommandOptions {
+  std::string study;  // modes-shift | capacity | sample-size | smoothing
+  std::string out;    // empty: results/<study>
 };
 
 std::shared_ptr<StudyCommandOptions> add_study_command(CLI::App& app);

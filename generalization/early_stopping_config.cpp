@@ -6,12 +6,12 @@
 #include <cmath>
 #include <limits>
 #include <optional>
-#include <set>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "gengap/generalization/detail/config_json.hpp"
+#include "gengap/generalization/detail/config_reader.hpp"
 #include "gengap/generalization/early_stopping.hpp"
 #include "gengap/kernels/error.hpp"
 
@@ -25,108 +25,26 @@ using detail::describe_json;
 using detail::read_json_double;
 using detail::read_json_string;
 using detail::read_json_unsigned;
+using detail::ObjectReader;
 using detail::rethrow_as;
 
-template <class Parse>
-auto read_name(const Json& value, const std::string& key, Parse parse) {
-  const std::string name = read_json_string(value, key);
-  try {
-    return parse(name);
-  } catch (const InvalidArgument& e) {
-    rethrow_as(key, e);
-  }
+TrainLossMethod parse_train_loss_method(std::string_view s) {
+  if (s == "monte_carlo") return TrainLossMethod::monte_carlo;
+  if (s == "quadrature") return TrainLossMethod::quadrature;
+  throw InvalidArgument("method", "unknown method '" + std::string(s) + "' (expected monte_carlo|quadrature)");
 }
 
-// Walks one JSON object: each known key is read once; anything left over is
-// an unknown key (a typo must not be silently ignored).
-class ObjectReader {
- public:
-  ObjectReader(const Json& object, std::string prefix) : object_(object), prefix_(std::move(prefix)) {
-    if (!object_.is_object()) {
-      throw InvalidArgument(prefix_.empty() ? "config" : prefix_, "expected a JSON object, got " + describe_json(object_));
-    }
-  }
-  std::string key(const std::string& name) const { return prefix_.empty() ? name : prefix_ + "." + name; }
-  const Json* find(const std::string& name) {
-    const auto it = object_.find(name);
-    if (it == object_.end()) return nullptr;
-    used_.insert(name);
-    return &*it;
-  }
-  template <class T>
-  void read(const std::string& name, T& target) {
-    const Json* value = find(name);
-    if (value == nullptr) return;
-    const std::string full = key(name);
-    if constexpr (std::is_same_v<T, double>) {
-      target = read_json_double(*value, full);
-    } else if constexpr (std::is_same_v<T, bool>) {
-      if (!value->is_boolean()) throw InvalidArgument(full, "expected true or false, got " + describe_json(*value));
-      target = value->get<bool>();
-    } else if constexpr (std::is_same_v<T, std::string>) {
-      target = read_json_string(*value, full);
-    } else if constexpr (std::is_same_v<T, std::optional<double>>) {
-      // null: unset (the default).
-      if (value->is_null()) {
-        target.reset();
-      } else {
-        target = read_json_double(*value, full);
-      }
-    } else if constexpr (std::is_same_v<T, std::vector<double>>) {
-      if (!value->is_array()) throw InvalidArgument(full, "expected an array of numbers, got " + describe_json(*value));
-      std::vector<double> values;
-      for (std::size_t i = 0; i < value->size(); ++i) {
-        values.push_back(read_json_double((*value)[i], full + "[" + std::to_string(i) + "]"));
-      }
-      target = std::move(values);
-    } else if constexpr (std::is_same_v<T, std::size_t> || std::is_same_v<T, std::uint64_t>) {
-      target = static_cast<T>(read_json_unsigned(*value, full));
-    } else if constexpr (std::is_same_v<T, Activation>) {
-      target = read_name(*value, full, parse_activation);
-    } else if constexpr (std::is_same_v<T, FeatureInit>) {
-      target = read_name(*value, full, parse_feature_init);
-    } else if constexpr (std::is_same_v<T, EmbeddingKind>) {
-      target = read_name(*value, full, parse_embedding);
-    } else if constexpr (std::is_same_v<T, OutputScale>) {
-      target = read_name(*value, full, parse_output_scale);
-    } else if constexpr (std::is_same_v<T, Weighting>) {
-      target = read_name(*value, full, parse_weighting);
-    } else if constexpr (std::is_same_v<T, ScheduleKind>) {
-      target = read_name(*value, full, parse_schedule);
-    } else if constexpr (std::is_same_v<T, TrainLossMethod>) {
-      target = read_name(*value, full, [](std::string_view s) {
-        if (s == "monte_carlo") return TrainLossMethod::monte_carlo;
-        if (s == "quadrature") return TrainLossMethod::quadrature;
-        throw InvalidArgument("method", "unknown method '" + std::string(s) + "' (expected monte_carlo|quadrature)");
-      });
-    } else if constexpr (std::is_same_v<T, PopulationLossMethod>) {
-      target = read_name(*value, full, [](std::string_view s) {
-        if (s == "quadrature") return PopulationLossMethod::quadrature;
-        if (s == "monte_carlo") return PopulationLossMethod::monte_carlo;
-        throw InvalidArgument("method", "unknown method '" + std::string(s) + "' (expected quadrature|monte_carlo)");
-      });
-    } else if constexpr (std::is_same_v<T, InitialWeights>) {
-      target = read_name(*value, full, [](std::string_view s) {
-        if (s == "zero") return InitialWeights::zero;
-        if (s == "gaussian") return InitialWeights::gaussian;
-        throw InvalidArgument("initial_weights",
-                              "unknown initial weights '" + std::string(s) + "' (expected zero|gaussian)");
-      });
-    } else {
-      static_assert(sizeof(T) == 0, "no JSON reader for this type");
-    }
-  }
-  void finish() const {
-    for (auto it = object_.begin(); it != object_.end(); ++it) {
-      if (!used_.contains(it.key())) throw InvalidArgument(key(it.key()), "unknown key");
-    }
-  }
+PopulationLossMethod parse_population_loss_method(std::string_view s) {
+  if (s == "quadrature") return PopulationLossMethod::quadrature;
+  if (s == "monte_carlo") return PopulationLossMethod::monte_carlo;
+  throw InvalidArgument("method", "unknown method '" + std::string(s) + "' (expected quadrature|monte_carlo)");
+}
 
- private:
-  const Json& object_;
-  std::string prefix_;
-  std::set<std::string> used_;
-};
+InitialWeights parse_initial_weights(std::string_view s) {
+  if (s == "zero") return InitialWeights::zero;
+  if (s == "gaussian") return InitialWeights::gaussian;
+  throw InvalidArgument("initial_weights", "unknown initial weights '" + std::string(s) + "' (expected zero|gaussian)");
+}
 
 std::string_view to_string(TrainLossMethod m) { return m == TrainLossMethod::monte_carlo ? "monte_carlo" : "quadrature"; }
 std::string_view to_string(PopulationLossMethod m) {
@@ -378,20 +296,20 @@ EarlyStoppingConfig early_stopping_config_from_json(const nlohmann::json& json) 
   if (const Json* model = root.find("model")) {
     ObjectReader r(*model, "model");
     r.read("m", c.model.m);
-    r.read("activation", c.model.activation);
-    r.read("feature_init", c.model.feature_init);
-    r.read("embedding", c.model.embedding);
+    r.read_named("activation", c.model.activation, parse_activation);
+    r.read_named("feature_init", c.model.feature_init, parse_feature_init);
+    r.read_named("embedding", c.model.embedding, parse_embedding);
     r.read("embedding_dim", c.model.embedding_dim);
     r.read("embedding_scale", c.model.embedding_scale);
-    r.read("output_scale", c.model.output_scale);
-    r.read("initial_weights", c.model.initial_weights);
+    r.read_named("output_scale", c.model.output_scale, parse_output_scale);
+    r.read_named("initial_weights", c.model.initial_weights, parse_initial_weights);
     r.read("initial_scale", c.model.initial_scale);
     r.finish();
   }
   if (const Json* schedule = root.find("schedule")) {
     ObjectReader r(*schedule, "schedule");
     ScheduleKind kind = c.schedule.kind;
-    r.read("kind", kind);
+    r.read_named("kind", kind, parse_schedule);
     c.schedule = default_schedule(kind);
     r.read("T", c.schedule.T);
     r.read("t_min", c.schedule.t_min);
@@ -400,10 +318,10 @@ EarlyStoppingConfig early_stopping_config_from_json(const nlohmann::json& json) 
     r.read("sigma_max", c.schedule.sigma_max);
     r.finish();
   }
-  root.read("weighting", c.weighting);
+  root.read_named("weighting", c.weighting, parse_weighting);
   if (const Json* train = root.find("train_loss")) {
     ObjectReader r(*train, "train_loss");
-    r.read("method", c.train_loss.method);
+    r.read_named("method", c.train_loss.method, parse_train_loss_method);
     r.read("draws_per_sample", c.train_loss.draws_per_sample);
     r.read("time_nodes", c.train_loss.time_nodes);
     r.read("noise_nodes", c.train_loss.noise_nodes);
@@ -411,7 +329,7 @@ EarlyStoppingConfig early_stopping_config_from_json(const nlohmann::json& json) 
   }
   if (const Json* population = root.find("population_loss")) {
     ObjectReader r(*population, "population_loss");
-    r.read("method", c.population_loss.method);
+    r.read_named("method", c.population_loss.method, parse_population_loss_method);
     r.read("time_nodes", c.population_loss.time_nodes);
     r.read("space_nodes", c.population_loss.space_nodes);
     r.read("samples", c.population_loss.samples);

@@ -150,6 +150,11 @@ SegmentHistogram segment_histogram(MatrixView samples, std::span<const double> a
   return h;
 }
 
+double SegmentHistogram::outside_fraction() const {
+  const double total = double(inside + outside);
+  return total > 0.0 ? double(outside) / total : std::numeric_limits<double>::quiet_NaN();
+}
+
 nlohmann::ordered_json SegmentHistogram::to_json() const {
   return {{"bins", density.size()},
           {"inside", inside},

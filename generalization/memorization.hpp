@@ -64,6 +64,7 @@ struct SegmentHistogram {
   double mean_distance_off_line = 0.0;     // mean |x - (a + u (b - a))|
   double total_variation_to_uniform = 0.0; // 1/2 sum_bins |p_bin - width|, of the inside samples
   double ks_to_uniform = 0.0;              // sup_u |F_N(u) - u| over the inside samples
+  double outside_fraction() const;  // outside / (inside + outside); NaN without samples
   nlohmann::ordered_json to_json() const;
 };
 

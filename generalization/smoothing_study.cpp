@@ -185,7 +185,6 @@ const std::vector<std::string>& SmoothingRow::columns() {
 }
 
 std::vector<double> SmoothingRow::row() const {
-  const double total = double(histogram.inside + histogram.outside);
   return {double(dim),
           double(static_cast<int>(kind)),
           double(variant),
@@ -198,7 +197,7 @@ std::vector<double> SmoothingRow::row() const {
           memorization.median_nearest,
           histogram.total_variation_to_uniform,
           histogram.ks_to_uniform,
-          total > 0 ? double(histogram.outside) / total : nan,
+          histogram.outside_fraction(),
           histogram.mean_distance_off_line,
           double(sampler_failed),
           sampler_evaluations,
@@ -219,7 +218,6 @@ nlohmann::ordered_json SmoothingRow::to_json() const {
   j["score"] = to_string(kind);
   const std::vector<double> values = row();
   for (std::size_t k = 0; k < values.size(); ++k) j[columns()[k]] = detail::number_or_null(values[k]);
-  j["score"] = to_string(kind);
   j["samples_file"] = "samples/" + file_stem() + ".npy";
   return j;
 }
@@ -268,66 +266,62 @@ SmoothingStudyResult run_smoothing_study(const SmoothingStudyConfig& config, con
     return true;
   };
 
-  for (const std::size_t d : config.dims) {
-    Dimension dim;
-    dim.d = d;
-    dim.training = segment_training_set(config, d);
-    dim.empirical = std::make_shared<const EmpiricalScore>(dim.training.view());
-    if (config.likelihood.enabled) dim.heldout = heldout_points(config, d);
-    const std::vector<double> e = line_direction(d);
-    for (std::size_t k = 0; k < d; ++k) {
-      dim.a.push_back(-config.segment.half_length * e[k]);
-      dim.b.push_back(config.segment.half_length * e[k]);
-    }
-    const auto finish = [&] { result.seconds = std::chrono::duration<double>(Clock::now() - study_start).count(); };
-
-    SmoothingRow empirical_row;
-    empirical_row.dim = d;
-    if (!run_row(std::move(empirical_row), dim, [&](SmoothingRow&) { return empirical_score_field(dim.empirical, schedule); })) {
-      finish();
-      return result;
-    }
-    for (std::size_t j = 0; j < config.smoothing.deltas.size(); ++j) {
-      SmoothingRow row;
-      row.dim = d;
-      row.kind = SmoothingScoreKind::smoothed;
-      row.variant = j;
-      row.delta_per_spacing = config.smoothing.deltas[j];
-      row.delta = row.delta_per_spacing * h;
-      const auto field = [&](SmoothingRow& r) {
-        SmoothingOptions options;
-        options.kernel = config.smoothing.kernel;
-        options.delta = r.delta;
-        options.hermite_nodes = config.smoothing.hermite_nodes;
-        if (d > 1) options.direction = e;
-        return smoothed_score_field(std::make_shared<const SmoothedScore>(dim.empirical, options), schedule);
-      };
-      if (!run_row(row, dim, field)) {
-        finish();
-        return result;
+  // Every row in order; returns early when a stop is requested.
+  const auto run_rows = [&] {
+    for (const std::size_t d : config.dims) {
+      Dimension dim;
+      dim.d = d;
+      dim.training = segment_training_set(config, d);
+      dim.empirical = std::make_shared<const EmpiricalScore>(dim.training.view());
+      if (config.likelihood.enabled) dim.heldout = heldout_points(config, d);
+      const std::vector<double> e = line_direction(d);
+      for (std::size_t k = 0; k < d; ++k) {
+        dim.a.push_back(-config.segment.half_length * e[k]);
+        dim.b.push_back(config.segment.half_length * e[k]);
+      }
+      SmoothingRow empirical_row;
+      empirical_row.dim = d;
+      if (!run_row(std::move(empirical_row), dim,
+                   [&](SmoothingRow&) { return empirical_score_field(dim.empirical, schedule); })) {
+        return;
+      }
+      for (std::size_t j = 0; j < config.smoothing.deltas.size(); ++j) {
+        SmoothingRow row;
+        row.dim = d;
+        row.kind = SmoothingScoreKind::smoothed;
+        row.variant = j;
+        row.delta_per_spacing = config.smoothing.deltas[j];
+        row.delta = row.delta_per_spacing * h;
+        const auto field = [&](SmoothingRow& r) {
+          SmoothingOptions options;
+          options.kernel = config.smoothing.kernel;
+          options.delta = r.delta;
+          options.hermite_nodes = config.smoothing.hermite_nodes;
+          if (d > 1) options.direction = e;
+          return smoothed_score_field(std::make_shared<const SmoothedScore>(dim.empirical, options), schedule);
+        };
+        if (!run_row(row, dim, field)) return;
+      }
+      if (!config.model_enabled) continue;
+      std::optional<TrainedModel> model;
+      for (std::size_t j = 0; j < config.tau_positions.size(); ++j) {
+        SmoothingRow row;
+        row.dim = d;
+        row.kind = SmoothingScoreKind::model;
+        row.variant = j;
+        row.tau_position = config.tau_positions[j];
+        const auto field = [&](SmoothingRow& r) {
+          // Trained once per d, inside the first model row (its time counts there).
+          if (!model) model = train_model(config, dim.training);
+          const double f = r.tau_position;
+          r.tau = std::exp((1.0 - f) * std::log(model->fastest) + f * std::log(model->slowest));
+          return random_feature_score(model->features, model->flow->weights(r.tau), model->setup);
+        };
+        if (!run_row(row, dim, field)) return;
       }
     }
-    if (!config.model_enabled) continue;
-    std::optional<TrainedModel> model;
-    for (std::size_t j = 0; j < config.tau_positions.size(); ++j) {
-      SmoothingRow row;
-      row.dim = d;
-      row.kind = SmoothingScoreKind::model;
-      row.variant = j;
-      row.tau_position = config.tau_positions[j];
-      const auto field = [&](SmoothingRow& r) {
-        // Trained once per d, inside the first model row (its time counts there).
-        if (!model) model = train_model(config, dim.training);
-        const double f = r.tau_position;
-        r.tau = std::exp((1.0 - f) * std::log(model->fastest) + f * std::log(model->slowest));
-        return random_feature_score(model->features, model->flow->weights(r.tau), model->setup);
-      };
-      if (!run_row(row, dim, field)) {
-        finish();
-        return result;
-      }
-    }
-  }
+  };
+  run_rows();
   result.seconds = std::chrono::duration<double>(Clock::now() - study_start).count();
   return result;
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "gengap/generalization/detail/config_json.hpp"
+#include "gengap/generalization/detail/config_reader.hpp"
 #include "gengap/generalization/smoothing_study.hpp"
 #include "gengap/kernels/error.hpp"
 
@@ -13,55 +14,18 @@ namespace {
 
 using Json = nlohmann::json;
 using detail::config_number;
-using detail::describe_json;
-using detail::read_json_double;
-using detail::read_json_string;
-using detail::read_json_unsigned;
+using detail::ObjectReader;
 
 // S1's groups that describe the random-feature model and its training.
 constexpr const char* model_groups[] = {"seed", "model", "train_loss", "schedule", "weighting"};
 
-void require_object(const Json& json, const std::string& key) {
-  if (!json.is_object()) throw InvalidArgument(key, "expected a JSON object, got " + describe_json(json));
-}
-
-bool read_bool(const Json& value, const std::string& key) {
-  if (!value.is_boolean()) throw InvalidArgument(key, "expected true or false, got " + describe_json(value));
-  return value.get<bool>();
-}
-
-std::vector<double> read_doubles(const Json& value, const std::string& key) {
-  if (!value.is_array()) throw InvalidArgument(key, "expected an array of numbers, got " + describe_json(value));
-  std::vector<double> out;
-  for (std::size_t i = 0; i < value.size(); ++i)
-    out.push_back(read_json_double(value[i], key + "[" + std::to_string(i) + "]"));
-  return out;
-}
-
-std::vector<std::size_t> read_counts(const Json& value, const std::string& key) {
-  if (!value.is_array()) throw InvalidArgument(key, "expected an array of integers, got " + describe_json(value));
-  std::vector<std::size_t> out;
-  for (std::size_t i = 0; i < value.size(); ++i)
-    out.push_back(read_json_unsigned(value[i], key + "[" + std::to_string(i) + "]"));
-  return out;
-}
-
-// Calls read(name, value, "group.name") for every key of the group object.
-template <class Read>
-void for_each_key(const Json& group, const std::string& name, Read read) {
-  require_object(group, name);
-  for (auto it = group.begin(); it != group.end(); ++it) read(it.key(), it.value(), name + "." + it.key());
-}
-
-[[noreturn]] void unknown(const std::string& key) { throw InvalidArgument(key, "unknown key"); }
+// This study's defaults for S1's groups, as the keys S1's reader takes (see
+// smoothing_model_defaults in smoothing_study.hpp for why).
+Json model_defaults_json() { return {{"train_loss", {{"draws_per_sample", 4096}}}}; }
 
 }  // namespace
 
-EarlyStoppingConfig smoothing_model_defaults() {
-  EarlyStoppingConfig c;
-  c.train_loss.draws_per_sample = 4096;
-  return c;
-}
+EarlyStoppingConfig smoothing_model_defaults() { return early_stopping_config_from_json(model_defaults_json()); }
 
 double SmoothingStudyConfig::spacing() const {
   return 2.0 * segment.half_length / static_cast<double>(segment.points - 1);
@@ -164,87 +128,55 @@ nlohmann::ordered_json to_json(const SmoothingStudyConfig& c) {
 }
 
 SmoothingStudyConfig smoothing_study_config_from_json(const nlohmann::json& json) {
-  require_object(json, "config");
+  ObjectReader root(json, "");
   SmoothingStudyConfig c;
-  // S1's groups go through S1's strict reader on top of this study's defaults.
-  Json s1 = Json(to_json(smoothing_model_defaults()));
-  for (auto it = json.begin(); it != json.end(); ++it) {
-    const std::string& key = it.key();
-    const Json& value = it.value();
-    if (key == "model") {
-      require_object(value, "model");
-      for (auto m = value.begin(); m != value.end(); ++m) {
-        if (m.key() == "enabled") {
-          c.model_enabled = read_bool(m.value(), "model.enabled");
-        } else if (m.key() == "tau_positions") {
-          c.tau_positions = read_doubles(m.value(), "model.tau_positions");
-        } else {
-          s1["model"][m.key()] = m.value();
-        }
-      }
-    } else if (key == "seed" || key == "train_loss" || key == "schedule" || key == "weighting") {
-      if (key == "schedule" && value.is_object()) {
-        // A new schedule kind resets the other schedule fields (S1's rule): pass the group as given.
-        s1["schedule"] = value;
-      } else if (value.is_object() && s1[key].is_object()) {
-        for (auto m = value.begin(); m != value.end(); ++m) s1[key][m.key()] = m.value();
-      } else {
-        s1[key] = value;
-      }
-    } else if (key == "segment") {
-      for_each_key(value, key, [&](const std::string& name, const Json& v, const std::string& dotted) {
-        if (name == "points") c.segment.points = read_json_unsigned(v, dotted);
-        else if (name == "half_length") c.segment.half_length = read_json_double(v, dotted);
-        else unknown(dotted);
-      });
-    } else if (key == "dims") {
-      c.dims = read_counts(value, "dims");
-    } else if (key == "sampler") {
-      for_each_key(value, key, [&](const std::string& name, const Json& v, const std::string& dotted) {
-        if (name == "samples") c.sampler.samples = read_json_unsigned(v, dotted);
-        else if (name == "method") c.sampler.method = read_json_string(v, dotted);
-        else if (name == "steps") c.sampler.steps = read_json_unsigned(v, dotted);
-        else if (name == "rtol") c.sampler.rtol = read_json_double(v, dotted);
-        else if (name == "atol") c.sampler.atol = read_json_double(v, dotted);
-        else if (name == "denoise") c.sampler.denoise = read_bool(v, dotted);
-        else unknown(dotted);
-      });
-    } else if (key == "smoothing") {
-      for_each_key(value, key, [&](const std::string& name, const Json& v, const std::string& dotted) {
-        if (name == "kernel") {
-          try {
-            c.smoothing.kernel = parse_smoothing_kernel(read_json_string(v, dotted));
-          } catch (const InvalidArgument& e) {
-            detail::rethrow_as(dotted, e);
-          }
-        } else if (name == "deltas") {
-          c.smoothing.deltas = read_doubles(v, dotted);
-        } else if (name == "hermite_nodes") {
-          c.smoothing.hermite_nodes = read_json_unsigned(v, dotted);
-        } else {
-          unknown(dotted);
-        }
-      });
-    } else if (key == "metrics") {
-      for_each_key(value, key, [&](const std::string& name, const Json& v, const std::string& dotted) {
-        if (name == "ratio_threshold") c.metrics.ratio_threshold = read_json_double(v, dotted);
-        else if (name == "bins_per_spacing") c.metrics.bins_per_spacing = read_json_unsigned(v, dotted);
-        else unknown(dotted);
-      });
-    } else if (key == "likelihood") {
-      for_each_key(value, key, [&](const std::string& name, const Json& v, const std::string& dotted) {
-        if (name == "enabled") c.likelihood.enabled = read_bool(v, dotted);
-        else if (name == "heldout_points") c.likelihood.heldout_points = read_json_unsigned(v, dotted);
-        else if (name == "method") c.likelihood.method = read_json_string(v, dotted);
-        else if (name == "rtol") c.likelihood.rtol = read_json_double(v, dotted);
-        else if (name == "atol") c.likelihood.atol = read_json_double(v, dotted);
-        else if (name == "max_steps") c.likelihood.max_steps = read_json_unsigned(v, dotted);
-        else unknown(dotted);
-      });
-    } else {
-      unknown(key);
+  // S1's groups go through S1's strict reader, over this study's defaults;
+  // model.enabled and model.tau_positions are this study's own.
+  Json s1 = model_defaults_json();
+  for (const std::string group : model_groups) {
+    const Json* value = root.find(group);
+    if (value == nullptr) continue;
+    Json patch = *value;
+    if (group == "model") {
+      ObjectReader model(*value, "model");
+      model.read("enabled", c.model_enabled);
+      model.read("tau_positions", c.tau_positions);
+      patch.erase("enabled");
+      patch.erase("tau_positions");
     }
+    detail::merge_into(s1[group], patch);
   }
+  root.read_group("segment", [&](ObjectReader& r) {
+    r.read("points", c.segment.points);
+    r.read("half_length", c.segment.half_length);
+  });
+  root.read("dims", c.dims);
+  root.read_group("sampler", [&](ObjectReader& r) {
+    r.read("samples", c.sampler.samples);
+    r.read("method", c.sampler.method);
+    r.read("steps", c.sampler.steps);
+    r.read("rtol", c.sampler.rtol);
+    r.read("atol", c.sampler.atol);
+    r.read("denoise", c.sampler.denoise);
+  });
+  root.read_group("smoothing", [&](ObjectReader& r) {
+    r.read_named("kernel", c.smoothing.kernel, parse_smoothing_kernel);
+    r.read("deltas", c.smoothing.deltas);
+    r.read("hermite_nodes", c.smoothing.hermite_nodes);
+  });
+  root.read_group("metrics", [&](ObjectReader& r) {
+    r.read("ratio_threshold", c.metrics.ratio_threshold);
+    r.read("bins_per_spacing", c.metrics.bins_per_spacing);
+  });
+  root.read_group("likelihood", [&](ObjectReader& r) {
+    r.read("enabled", c.likelihood.enabled);
+    r.read("heldout_points", c.likelihood.heldout_points);
+    r.read("method", c.likelihood.method);
+    r.read("rtol", c.likelihood.rtol);
+    r.read("atol", c.likelihood.atol);
+    r.read("max_steps", c.likelihood.max_steps);
+  });
+  root.finish();
   c.model_base = early_stopping_config_from_json(s1);
   return c;
 }

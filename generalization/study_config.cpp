@@ -8,6 +8,7 @@
 
 
 #include "gengap/generalization/detail/config_json.hpp"
+#include "gengap/generalization/detail/config_reader.hpp"
 #include "gengap/generalization/study.hpp"
 #include "gengap/kernels/error.hpp"
 
@@ -18,14 +19,12 @@ using Json = nlohmann::json;
 
 using detail::config_number;
 using detail::describe_json;
-using detail::read_json_double;
 using detail::read_json_string;
-using detail::read_json_unsigned;
 
-TauUnit parse_tau_unit(const std::string& name, const std::string& key) {
+TauUnit parse_tau_unit(std::string_view name) {
   if (name == "per_feature") return TauUnit::per_feature;
   if (name == "absolute") return TauUnit::absolute;
-  throw InvalidArgument(key, "unknown unit '" + name + "' (expected per_feature or absolute)");
+  throw InvalidArgument("tau_unit", "unknown unit '" + std::string(name) + "' (expected per_feature or absolute)");
 }
 
 // The JSON path of the swept key ("model.m" -> {"model", "m"}).
@@ -79,61 +78,27 @@ StudySweep sweep_defaults(StudyKind kind) {
   return s;
 }
 
-// `patch` over `target`: objects merge key by key, anything else replaces
-// (null included: "kl.t_min": null means "unset", not "remove the key").
-void merge_into(Json& target, const Json& patch) {
-  if (!patch.is_object() || !target.is_object()) {
-    target = patch;
-    return;
-  }
-  for (auto it = patch.begin(); it != patch.end(); ++it) {
-    if (target.contains(it.key())) {
-      merge_into(target[it.key()], it.value());
-    } else {
-      target[it.key()] = it.value();
-    }
-  }
-}
-
 void read_sweep(StudyKind kind, const Json& json, StudySweep& s) {
-  if (!json.is_object()) throw InvalidArgument("sweep", "expected a JSON object, got " + describe_json(json));
-  for (auto it = json.begin(); it != json.end(); ++it) {
-    const std::string& name = it.key();
-    const Json& value = it.value();
-    const std::string key = "sweep." + name;
-    if (name == "study") {
-      const std::string study = read_json_string(value, key);
-      StudyKind named;
-      try {
-        named = parse_study_kind(study);
-      } catch (const InvalidArgument&) {
-        throw InvalidArgument(key, "unknown study '" + study + "' (expected modes-shift, capacity, sample-size or smoothing)");
-      }
-      // A capacity config's values are m's: read as mu's they would be nonsense.
-      require(named == kind, key,
-              "this config is for the " + study + " study, not " + std::string(to_string(kind)));
-    } else if (name == "values") {
-      if (!value.is_array()) throw InvalidArgument(key, "expected an array of numbers, got " + describe_json(value));
-      s.values.clear();
-      for (std::size_t i = 0; i < value.size(); ++i) {
-        s.values.push_back(read_json_double(value[i], key + "[" + std::to_string(i) + "]"));
-      }
-    } else if (name == "kl_threshold") {
-      s.kl_threshold = read_json_double(value, key);
-    } else if (name == "fixed_tau") {
-      if (value.is_null()) {
-        s.fixed_tau.reset();
-      } else {
-        s.fixed_tau = read_json_double(value, key);
-      }
-    } else if (name == "tau_unit") {
-      s.tau_unit = parse_tau_unit(read_json_string(value, key), key);
-    } else if (name == "max_parallel") {
-      s.max_parallel = static_cast<std::size_t>(read_json_unsigned(value, key));
-    } else {
-      throw InvalidArgument(key, "unknown key");
+  detail::ObjectReader r(json, "sweep");
+  if (const Json* value = r.find("study")) {
+    const std::string study = read_json_string(*value, "sweep.study");
+    StudyKind named;
+    try {
+      named = parse_study_kind(study);
+    } catch (const InvalidArgument&) {
+      throw InvalidArgument("sweep.study",
+                            "unknown study '" + study + "' (expected modes-shift, capacity, sample-size or smoothing)");
     }
+    // A capacity config's values are m's: read as mu's they would be nonsense.
+    require(named == kind, "sweep.study",
+            "this config is for the " + study + " study, not " + std::string(to_string(kind)));
   }
+  r.read("values", s.values);
+  r.read("kl_threshold", s.kl_threshold);
+  r.read("fixed_tau", s.fixed_tau);
+  r.read_named("tau_unit", s.tau_unit, parse_tau_unit);
+  r.read("max_parallel", s.max_parallel);
+  r.finish();
 }
 
 }  // namespace
@@ -271,7 +236,7 @@ StudyConfig study_config_from_json(StudyKind kind, const nlohmann::json& json) {
     if (it.key() == "sweep") {
       read_sweep(kind, it.value(), c.sweep);
     } else {
-      merge_into(base[it.key()], it.value());
+      detail::merge_into(base[it.key()], it.value());
     }
   }
   c.base = early_stopping_config_from_json(base);
