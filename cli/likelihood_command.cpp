@@ -21,6 +21,7 @@
 #include "gengap/kernels/blas_runtime.hpp"
 #include "gengap/kernels/error.hpp"
 #include "gengap/solvers/likelihood.hpp"
+#include "gengap/solvers/random_feature_likelihood.hpp"
 
 namespace gengap::cli {
 namespace {
@@ -251,7 +252,9 @@ int likelihood(const LikelihoodCommandOptions& o) {
       };
       result = log_likelihood_hutchinson(in.model.setup.schedule, score, in.data, in.likelihood, in.probes);
     } else {
-      result = log_likelihood(in.model.setup.schedule, field, in.data, in.likelihood);
+      // relu: the divergence's kinks integrated exactly along each step (random_feature_likelihood.hpp).
+      result = log_likelihood_random_features(in.model.setup.schedule, in.model.features, A, in.model.setup, in.data,
+                                              in.likelihood);
     }
   }
 

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <optional>
+#include <string>
 
 #include "config_overrides.hpp"
 #include "gengap/generalization/atomic_file.hpp"
@@ -60,9 +62,28 @@ void print_kl_summary(const EarlyStoppingResult& r) {
               s.kl_t_min);
   if (quadrature) std::printf(", mass in [%.6f, %.6f]", mass.lo, mass.hi);
   std::printf(", %zu flagged rows\n", s.kl_flagged);
-  std::printf("  ODE evaluations: %.0f..%.0f per test point (%zu failed points)", ode.lo, ode.hi, failed);
-  if (quadrature) std::printf(", %.0f..%.0f per quadrature node", nodes.lo, nodes.hi);
-  std::printf("\n");
+  // A range with no finite value (no Monte Carlo KL: kl.test_points = 0) is not printed.
+  std::string evaluations;
+  char buffer[128];
+  if (ode.lo <= ode.hi) {
+    std::snprintf(buffer, sizeof buffer, "%.0f..%.0f per test point (%zu failed points)", ode.lo, ode.hi, failed);
+    evaluations += buffer;
+  }
+  if (quadrature && nodes.lo <= nodes.hi) {
+    std::snprintf(buffer, sizeof buffer, "%s%.0f..%.0f per quadrature node", evaluations.empty() ? "" : ", ", nodes.lo,
+                  nodes.hi);
+    evaluations += buffer;
+  }
+  if (!evaluations.empty()) std::printf("  ODE evaluations: %s\n", evaluations.c_str());
+  const auto print_shape = [](const char* where, const std::optional<DensityShape>& shape) {
+    if (!shape) return;
+    std::printf("  p_theta at %s: %s (valley p(0)/p(mode) = %.3g, mass left of 0 = %.3f), %zu peaks, "
+                "max p_theta / max p_0 = %.3g\n",
+                where, shape->resolves_modes() ? "both modes" : "modes not resolved", shape->valley_ratio,
+                shape->left_mass, shape->peaks, shape->peak_ratio);
+  };
+  print_shape("tau*", s.shape_kl_best);
+  print_shape("the last tau", s.shape_last);
 }
 
 void print_bounds_summary(const EarlyStoppingResult& r) {

@@ -206,6 +206,8 @@ nlohmann::ordered_json EarlyStoppingSummary::to_json() const {
                {"t_min", kl_t_min},
                {"evaluated", kl_evaluated},
                {"flagged", kl_flagged}};
+    if (shape_kl_best) j["kl"]["density_at_tau_best"] = shape_kl_best->to_json();
+    if (shape_last) j["kl"]["density_at_last_tau"] = shape_last->to_json();
   }
   if (bounds_available) {
     j["bounds"] = {{"at", kl_available ? "tau_kl_best" : "tau_last"},
@@ -238,8 +240,7 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
   }
   {
     const auto timer = start("features");
-    r.features = draw_random_features(config.model.m, target.dim(), model_time_embedding(config), config.model.activation,
-                                      config.model.feature_init, config.seed);
+    r.features = model_random_features(config, target.dim());
     r.initial_weights = model_initial_weights(config, target.dim());
   }
   QuadraticLoss train;
@@ -379,6 +380,12 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
   r.summary.kl_floor = floor;
   if (r.summary.kl_available && r.summary.kl_source == "quadrature") {
     r.best_density = density_snapshot(r.summary.kl_best_index);
+    // The modes at -|mu| and |mu| (mu = 0 is one mode: no shape to report).
+    const double mu = std::abs(config.target.mu);
+    const auto shape = [&](const DensitySnapshot& d) { return density_shape(d.x, d.p0, d.p_theta, mu); };
+    const DensitySnapshot last = density_snapshot(r.tau.size() - 1);  // the last tau always has a quadrature KL
+    if (mu > 0.0 && r.best_density->x.size() >= 2) r.summary.shape_kl_best = shape(*r.best_density);
+    if (mu > 0.0 && last.x.size() >= 2) r.summary.shape_last = shape(last);
   }
   return r;
 }

@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gengap/generalization/bound_terms.hpp"
+#include "gengap/generalization/density_shape.hpp"
 #include "gengap/generalization/kl_trajectory.hpp"
 #include "gengap/generalization/run_record.hpp"
 #include "gengap/kernels/activation.hpp"
@@ -61,9 +62,14 @@ struct EarlyStoppingConfig {
     std::size_t m = 1024;
     Activation activation = Activation::relu;
     FeatureInit feature_init = FeatureInit::sphere;
-    EmbeddingKind embedding = EmbeddingKind::fourier;
-    std::size_t embedding_dim = 16;   // d_e (fourier; linear has d_e = 1)
+    EmbeddingKind embedding = EmbeddingKind::linear;  // chosen by scripts/feature_sweep.py (README)
+    std::size_t embedding_dim = 16;   // d_e (fourier, sinusoidal: even), degree (polynomial); linear has d_e = 1
     double embedding_scale = 30.0;    // std of the Fourier frequencies
+    // Multipliers of the drawn rows (w_i, u_i, b_i) of rho_0, each part on its own:
+    // the sphere's (or Gaussian's) scale of x, of e(t) and of the bias.
+    double w_scale = 1.0;
+    double u_scale = 1.0;
+    double b_scale = 1.0;
     OutputScale output_scale = OutputScale::one;
     InitialWeights initial_weights = InitialWeights::zero;  // A_0 = 0, or N(0, initial_scale^2) entries
     double initial_scale = 1.0;
@@ -106,30 +112,38 @@ struct EarlyStoppingConfig {
   // ODE (§9) over test_points samples x ~ p_0 (Monte Carlo, with its standard
   // error) at i % ode_tau_stride == 0; both also at the saved taus and the
   // last. Separate ODE tolerances for the two (kl_trajectory.hpp says why).
-  // Cost at the defaults (n = 1000, m = 1024), ~0.5 core-microseconds per ODE
-  // evaluation and point: the quadrature at all 60 taus 1.3e8 evaluations
-  // (~65 core-seconds), the Monte Carlo KL at all 60 taus 1.4e8 (~70), at the
-  // 23 taus of ode_tau_stride = 3 5.8e7 (~30): ~80 s of wall time in all on 2
-  // cores instead of ~2 minutes. The evaluations per point grow ~10x along tau
-  // (395 to 3480 per test point at rtol 1e-4).
+  // The likelihood is log_likelihood_random_features: for relu the
+  // divergence's kinks are integrated exactly along each step, so the
+  // tolerances bound the error of x alone (solvers/random_feature_likelihood.hpp).
+  // Work-precision on the S1 model (relu, linear embedding; 200 points on
+  // [-6, 6] against rtol 1e-9), kinks exact vs the divergence in the ODE state:
+  // at tau* rtol 1e-5 gives a mean error of 1e-6 and a median of 8e-5 (257
+  // evaluations per point); on the memorising last tau rtol 3e-7 gives a
+  // largest error of 1.1e-2 and a median of 9e-5 in 2900 evaluations per point,
+  // where the ODE state's 3e-6 (the old quadrature setting) gave 8.6e-3 and
+  // 8e-4 in 72 000 — 10x the time.
   struct Kl {
     bool enabled = true;
     std::size_t test_points = 2000;   // 0: no Monte Carlo KL; else >= 2
     std::size_t tau_stride = 1;       // quadrature KL
     std::size_t ode_tau_stride = 3;   // Monte Carlo KL
     std::string method = "dopri5";    // dopri5 | tsit5 | bosh3 (adaptive pairs)
-    double rtol = 1e-4;               // Monte Carlo KL's ODE
-    double atol = 1e-4;
+    double rtol = 1e-5;               // Monte Carlo KL's ODE: bias ~1e-6 at tau*, far below the SE
+    double atol = 1e-5;
     std::size_t max_steps = 100000;   // step attempts per point
     std::optional<double> t_min;      // lower end of the likelihood ODE; empty: schedule.t_min
     bool quadrature = true;
-    // The quadrature nodes' ODE: at 1e-5 the mass strays past 1e-3 at a few
-    // late taus (ODE error, not quadrature); 3e-6 keeps it within ~3e-4.
-    double quadrature_rtol = 3e-6;
-    double quadrature_atol = 3e-6;
+    // The quadrature nodes' ODE: tight, so that int p_theta = 1 within 1e-3
+    // also on the memorising model's spikes (see above).
+    double quadrature_rtol = 3e-7;
+    double quadrature_atol = 3e-7;
     std::size_t quadrature_nodes = 129;       // initial grid (odd >= 5)
     std::size_t quadrature_max_nodes = 4097;  // node budget per tau
     double quadrature_tolerance = 1e-3;       // absolute, on KL and on the mass
+    // On KL beside the absolute one (0: off). 1e-3 asks 3 digits of a large KL
+    // (a memorising model's ~2000) instead of 1e-3 absolute; at S1's defaults the
+    // mass tolerance drives the late refinement, so it saves little there.
+    double quadrature_relative_tolerance = 0.0;
     // Also the quadrature KL with the paper's score-integral density (its (11),
     // kl_trajectory.hpp) at the quadrature's taus: no ODE, ~0.1 s per tau.
     bool score_integral = true;
@@ -239,6 +253,10 @@ struct EarlyStoppingSummary {
   double gap_kl_best = 0.0;       // L(tau*) - L_n(tau*)
   double kl_floor = 0.0;          // KL(p_0 || p_{t_min}) of the exact score (quadrature; NaN without)
   double kl_t_min = 0.0;          // where p_theta lives
+  // The learned density's shape (quadrature only; density_shape.hpp) at tau*
+  // and at the last tau: both modes at tau*, spikes once it memorises.
+  std::optional<DensityShape> shape_kl_best;
+  std::optional<DensityShape> shape_last;
   std::size_t kl_evaluated = 0;   // taus with a KL
   std::size_t kl_flagged = 0;     // of those, rows with any flag
 

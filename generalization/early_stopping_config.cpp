@@ -99,10 +99,16 @@ void EarlyStoppingConfig::validate() const {
   require_positive(n, "n");
   require_positive(model.m, "model.m");
   require_fits_in_memory(model.m);
-  if (model.embedding == EmbeddingKind::fourier) {
+  if (model.embedding == EmbeddingKind::fourier || model.embedding == EmbeddingKind::sinusoidal) {
     require(model.embedding_dim > 0 && model.embedding_dim % 2 == 0, "model.embedding_dim",
-            "must be even and positive for the fourier embedding, got " + std::to_string(model.embedding_dim));
-    require_positive(model.embedding_scale, "model.embedding_scale");
+            "must be even and positive for the " + std::string(to_string(model.embedding)) + " embedding, got " +
+                std::to_string(model.embedding_dim));
+  }
+  if (model.embedding == EmbeddingKind::fourier) require_positive(model.embedding_scale, "model.embedding_scale");
+  if (model.embedding == EmbeddingKind::polynomial) require_positive(model.embedding_dim, "model.embedding_dim");
+  for (const auto& [scale, key] : {std::pair{model.w_scale, "model.w_scale"}, std::pair{model.u_scale, "model.u_scale"},
+                                   std::pair{model.b_scale, "model.b_scale"}}) {
+    require(std::isfinite(scale) && scale >= 0.0, key, "must be finite and non-negative, got " + config_number(scale));
   }
   require(std::isfinite(model.initial_scale) && model.initial_scale >= 0.0, "model.initial_scale",
           "must be finite and non-negative, got " + config_number(model.initial_scale));
@@ -161,6 +167,9 @@ void EarlyStoppingConfig::validate() const {
             "must be at least kl.quadrature_nodes (" + std::to_string(kl.quadrature_nodes) + "), got " +
                 std::to_string(kl.quadrature_max_nodes));
     require_positive(kl.quadrature_tolerance, "kl.quadrature_tolerance");
+    require(std::isfinite(kl.quadrature_relative_tolerance) && kl.quadrature_relative_tolerance >= 0.0,
+            "kl.quadrature_relative_tolerance",
+            "must be finite and non-negative, got " + config_number(kl.quadrature_relative_tolerance));
   }
 }
 
@@ -179,6 +188,7 @@ KlSettings EarlyStoppingConfig::kl_settings() const {
   s.quadrature_nodes = kl.quadrature_nodes;
   s.quadrature_max_nodes = kl.quadrature_max_nodes;
   s.quadrature_tolerance = kl.quadrature_tolerance;
+  s.quadrature_relative_tolerance = kl.quadrature_relative_tolerance;
   return s;
 }
 
@@ -238,6 +248,9 @@ nlohmann::ordered_json to_json(const EarlyStoppingConfig& c) {
                 {"embedding", to_string(c.model.embedding)},
                 {"embedding_dim", c.model.embedding_dim},
                 {"embedding_scale", c.model.embedding_scale},
+                {"w_scale", c.model.w_scale},
+                {"u_scale", c.model.u_scale},
+                {"b_scale", c.model.b_scale},
                 {"output_scale", to_string(c.model.output_scale)},
                 {"initial_weights", to_string(c.model.initial_weights)},
                 {"initial_scale", c.model.initial_scale}};
@@ -272,6 +285,7 @@ nlohmann::ordered_json to_json(const EarlyStoppingConfig& c) {
              {"quadrature_nodes", c.kl.quadrature_nodes},
              {"quadrature_max_nodes", c.kl.quadrature_max_nodes},
              {"quadrature_tolerance", c.kl.quadrature_tolerance},
+             {"quadrature_relative_tolerance", c.kl.quadrature_relative_tolerance},
              {"score_integral", c.kl.score_integral}};
   j["bounds"] = {{"enabled", c.bounds.enabled},
                  {"score_matching", c.bounds.score_matching},
@@ -301,6 +315,9 @@ EarlyStoppingConfig early_stopping_config_from_json(const nlohmann::json& json) 
     r.read_named("embedding", c.model.embedding, parse_embedding);
     r.read("embedding_dim", c.model.embedding_dim);
     r.read("embedding_scale", c.model.embedding_scale);
+    r.read("w_scale", c.model.w_scale);
+    r.read("u_scale", c.model.u_scale);
+    r.read("b_scale", c.model.b_scale);
     r.read_named("output_scale", c.model.output_scale, parse_output_scale);
     r.read_named("initial_weights", c.model.initial_weights, parse_initial_weights);
     r.read("initial_scale", c.model.initial_scale);
@@ -360,6 +377,7 @@ EarlyStoppingConfig early_stopping_config_from_json(const nlohmann::json& json) 
     r.read("quadrature_nodes", c.kl.quadrature_nodes);
     r.read("quadrature_max_nodes", c.kl.quadrature_max_nodes);
     r.read("quadrature_tolerance", c.kl.quadrature_tolerance);
+    r.read("quadrature_relative_tolerance", c.kl.quadrature_relative_tolerance);
     r.read("score_integral", c.kl.score_integral);
     r.finish();
   }

@@ -209,18 +209,21 @@ bool refine(std::vector<Panel>& panels, const LogDensity1d& log_p0, const LogDen
             const KlQuadratureOptions& options, KlQuadratureResult& r) {
   const double tol = options.tolerance;
   for (;;) {
-    double error_kl = 0.0, error_mass = 0.0;
+    double error_kl = 0.0, error_mass = 0.0, kl = 0.0;
     for (const Panel& p : panels) {
       error_kl += p.error_kl;
       error_mass += p.error_mass;
+      kl += simpson(p.a, p.m, p.b).kl;
     }
-    if (error_kl <= tol && error_mass <= tol) return true;
+    const double tol_kl = std::max(tol, options.relative_tolerance * std::abs(kl));
+    if (error_kl <= tol_kl && error_mass <= tol) return true;
     const double window = panels.back().b.x - panels.front().a.x;
-    // Each panel's excess over its share of the tolerance.
+    // Each panel's excess over its share of the tolerances.
     std::vector<std::pair<double, std::size_t>> selected;
     for (std::size_t k = 0; k < panels.size(); ++k) {
-      const double share = tol * panels[k].width() / window;
-      const double excess = std::max(panels[k].error_kl, panels[k].error_mass) / share;
+      const double fraction = panels[k].width() / window;
+      const double excess =
+          std::max(panels[k].error_kl / (tol_kl * fraction), panels[k].error_mass / (tol * fraction));
       if (excess > 1.0) selected.emplace_back(excess, k);
     }
     const std::size_t nodes = 2 * panels.size() + 1;
@@ -288,6 +291,8 @@ void KlQuadratureOptions::validate() const {
           fmt::format("must be at least initial_nodes ({}), got {}", initial_nodes, max_nodes));
   require(std::isfinite(tolerance) && tolerance > 0.0, "tolerance",
           fmt::format("must be positive and finite, got {}", tolerance));
+  require(std::isfinite(relative_tolerance) && relative_tolerance >= 0.0, "relative_tolerance",
+          fmt::format("must be non-negative and finite, got {}", relative_tolerance));
 }
 
 bool KlQuadratureResult::mass_ok(double tolerance) const { return std::abs(mass - 1.0) <= tolerance; }

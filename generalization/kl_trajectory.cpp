@@ -7,6 +7,7 @@
 
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/random.hpp"
+#include "gengap/solvers/random_feature_likelihood.hpp"
 #include "gengap/solvers/score_integral_density.hpp"
 
 namespace gengap {
@@ -33,6 +34,7 @@ KlQuadratureOptions window(const GaussianMixture& target, MatrixView training_se
   o.initial_nodes = s.quadrature_nodes;
   o.max_nodes = s.quadrature_max_nodes;
   o.tolerance = s.quadrature_tolerance;
+  o.relative_tolerance = s.quadrature_relative_tolerance;
   return o;
 }
 
@@ -69,7 +71,8 @@ KlAlongTraining::KlAlongTraining(const GaussianMixture& target, MatrixView train
     } catch (const InvalidArgument& e) {
       const std::string what = e.what();
       const std::string field = what.substr(0, what.find(':'));
-      throw InvalidArgument(field == "tolerance" ? "quadrature_tolerance"
+      throw InvalidArgument(field == "tolerance"            ? "quadrature_tolerance"
+                            : field == "relative_tolerance" ? "quadrature_relative_tolerance"
                             : field == "max_nodes" ? "quadrature_max_nodes"
                             : field == "initial_nodes" ? "quadrature_nodes"
                                                        : field,
@@ -88,8 +91,8 @@ KlAlongTraining::KlAlongTraining(const GaussianMixture& target, MatrixView train
 KlMonteCarloAtTau KlAlongTraining::monte_carlo(const Matrix& A) const {
   KlMonteCarloAtTau r;
   if (settings_.test_points == 0) return r;
-  const ScoreDivergenceField field = random_feature_score(features_, A, setup_);
-  const LikelihoodResult l = log_likelihood(setup_.schedule, field, test_points_, settings_.likelihood);
+  const LikelihoodResult l =
+      log_likelihood_random_features(setup_.schedule, features_, A, setup_, test_points_, settings_.likelihood);
   r.kl = kl_monte_carlo(test_log_p0_, l.log_p);
   r.evaluations_per_point = l.mean_evaluations_per_point();
   for (const TrajectoryStats& s : l.stats) r.max_evaluations = std::max(r.max_evaluations, s.rhs_evaluations);
@@ -100,12 +103,12 @@ KlMonteCarloAtTau KlAlongTraining::monte_carlo(const Matrix& A) const {
 KlQuadratureAtTau KlAlongTraining::quadrature(const Matrix& A) const {
   require(settings_.quadrature, "quadrature", "is disabled in these settings");
   KlQuadratureAtTau r;
-  const ScoreDivergenceField field = random_feature_score(features_, A, setup_);
   std::size_t evaluations = 0, nodes = 0;
   // kl_quadrature calls this once per round, serially: the tallies need no lock.
   const LogDensity1d model = [&](std::span<const double> x, std::span<double> out) {
     const Matrix points(x.size(), 1, std::vector<double>(x.begin(), x.end()));
-    const LikelihoodResult l = log_likelihood(setup_.schedule, field, points, settings_.quadrature_likelihood);
+    const LikelihoodResult l =
+        log_likelihood_random_features(setup_.schedule, features_, A, setup_, points, settings_.quadrature_likelihood);
     std::copy(l.log_p.begin(), l.log_p.end(), out.begin());
     evaluations += l.total_rhs_evaluations;
     nodes += x.size();

@@ -54,6 +54,7 @@ struct KlSettings {
   std::size_t quadrature_nodes = 129;
   std::size_t quadrature_max_nodes = 4097;
   double quadrature_tolerance = 1e-3;
+  double quadrature_relative_tolerance = 0.0;  // KlQuadratureOptions::relative_tolerance
   double mass_tolerance = 1e-3;    // |int p_theta - 1| above this flags the row
   // The paper's score-integral density (solvers/score_integral_density.hpp):
   // Gauss-Legendre panels (order 8) of this width at most over the window.

@@ -13,10 +13,23 @@ std::unique_ptr<DesignPoints> model_training_design(const EarlyStoppingConfig& c
 }
 
 TimeEmbedding model_time_embedding(const EarlyStoppingConfig& config) {
-  if (config.model.embedding == EmbeddingKind::fourier) {
-    return fourier_embedding(config.model.embedding_dim, config.model.embedding_scale, config.seed);
+  switch (config.model.embedding) {
+    case EmbeddingKind::fourier:
+      return fourier_embedding(config.model.embedding_dim, config.model.embedding_scale, config.seed);
+    case EmbeddingKind::sinusoidal: return sinusoidal_embedding(config.model.embedding_dim, config.schedule.T);
+    case EmbeddingKind::polynomial: return polynomial_embedding(config.model.embedding_dim, config.schedule.T);
+    case EmbeddingKind::linear: break;
   }
   return linear_embedding(config.schedule.T);
+}
+
+RandomFeatures model_random_features(const EarlyStoppingConfig& config, std::size_t d) {
+  RandomFeatures rf = draw_random_features(config.model.m, d, model_time_embedding(config), config.model.activation,
+                                           config.model.feature_init, config.seed);
+  for (double& w : rf.W.flat()) w *= config.model.w_scale;
+  for (double& u : rf.U.flat()) u *= config.model.u_scale;
+  for (double& b : rf.b) b *= config.model.b_scale;
+  return rf;
 }
 
 Matrix model_initial_weights(const EarlyStoppingConfig& config, std::size_t d) {

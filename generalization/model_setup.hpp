@@ -8,6 +8,7 @@
 
 #include "gengap/generalization/early_stopping.hpp"
 #include "gengap/kernels/matrix.hpp"
+#include "gengap/kernels/random_features.hpp"
 #include "gengap/kernels/time_embedding.hpp"
 #include "gengap/solvers/dsm_design.hpp"
 
@@ -19,8 +20,14 @@ namespace gengap {
 std::unique_ptr<DesignPoints> model_training_design(const EarlyStoppingConfig& config, MatrixView data,
                                                     const DsmSetup& setup);
 
+// (W, U, b) drawn from rho_0 (model.feature_init, streams::feature_weights),
+// each part multiplied by its model.w_scale / u_scale / b_scale; e(t) and the
+// activation from the model group.
+RandomFeatures model_random_features(const EarlyStoppingConfig& config, std::size_t d);
+
 // e(t): Fourier (model.embedding_dim frequencies of std model.embedding_scale,
-// streams::embedding) or linear on [0, schedule.T].
+// streams::embedding), sinusoidal (model.embedding_dim / 2 fixed frequencies),
+// linear or polynomial (degree model.embedding_dim) on [0, schedule.T].
 TimeEmbedding model_time_embedding(const EarlyStoppingConfig& config);
 
 // A_0 (d x model.m): zeros, or N(0, model.initial_scale^2) entries on streams::initial_weights.

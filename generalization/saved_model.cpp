@@ -109,13 +109,18 @@ void save_model(const std::filesystem::path& dir, const SavedModel& model) {
   nlohmann::ordered_json embedding;
   embedding["kind"] = to_string(rf.embedding.kind);
   embedding["dim"] = rf.embedding.dim();
-  if (rf.embedding.kind == EmbeddingKind::fourier) {
+  if (rf.embedding.is_trigonometric()) {
     write_npy(dir / "frequencies.npy", rf.embedding.frequencies);
     embedding["frequencies"] = "frequencies.npy";
     embedding["formula"] = "e(t) = concat(sin(2 pi omega t), cos(2 pi omega t)), omega = frequencies.npy";
   } else {
     embedding["horizon"] = rf.embedding.horizon;
-    embedding["formula"] = "e(t) = [t / horizon]";
+    if (rf.embedding.kind == EmbeddingKind::polynomial) {
+      embedding["degree"] = rf.embedding.degree;
+      embedding["formula"] = "e(t) = [(t / horizon)^k for k = 1 .. degree]";
+    } else {
+      embedding["formula"] = "e(t) = [t / horizon]";
+    }
   }
   j["embedding"] = embedding;
   j["output_scale"] = to_string(model.setup.output_scale);
@@ -151,10 +156,11 @@ SavedModel load_model(const std::filesystem::path& dir) {
   rf.activation = parse_activation(get<std::string>(j, "activation", file));
   const nlohmann::json& embedding = member(j, "embedding", file);
   rf.embedding.kind = parse_embedding(get<std::string>(embedding, "kind", file));
-  if (rf.embedding.kind == EmbeddingKind::fourier) {
+  if (rf.embedding.is_trigonometric()) {
     rf.embedding.frequencies = read_vector(dir / "frequencies.npy");
   } else {
     rf.embedding.horizon = get<double>(embedding, "horizon", file);
+    if (rf.embedding.kind == EmbeddingKind::polynomial) rf.embedding.degree = get<std::size_t>(embedding, "degree", file);
   }
   rf.W = read_matrix(dir / "W.npy", m, d);
   rf.U = read_matrix(dir / "U.npy", m, rf.embedding.dim());

@@ -128,8 +128,7 @@ TrainedModel train_model(const SmoothingStudyConfig& c, const Matrix& training) 
   TrainedModel model;
   model.setup = m.dsm_setup();
   const std::size_t d = training.cols();
-  model.features = draw_random_features(m.model.m, d, model_time_embedding(m), m.model.activation,
-                                        m.model.feature_init, m.seed);
+  model.features = model_random_features(m, d);
   const QuadraticLoss loss = gram_matrices(model.features, *model_training_design(m, training.view(), model.setup));
   model.flow.emplace(loss, model_initial_weights(m, d), GradientFlowOptions{m.tau.eigen_floor});
   std::tie(model.fastest, model.slowest) = model.flow->timescale_range();

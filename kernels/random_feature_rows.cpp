@@ -131,7 +131,7 @@ RandomFeatureRows::RandomFeatureRows(const RandomFeatures& rf, MatrixView A) {
   require_finite(A.flat(), "A");
   de_ = rf.embedding.dim();
   embedding_ = rf.embedding;
-  if (embedding_.kind == EmbeddingKind::fourier) {
+  if (embedding_.is_trigonometric()) {
     const std::size_t half = embedding_.frequencies.size();
     angular_.resize(half);
     for (std::size_t k = 0; k < half; ++k) angular_[k] = 2.0 * std::numbers::pi * embedding_.frequencies[k];
@@ -195,7 +195,7 @@ void RandomFeatureRows::evaluate(MatrixView X, std::span<const double> t, std::s
   double div_out[rows_per_pass];
   std::vector<Batch, xsimd::aligned_allocator<Batch>> spill(d_ > max_fused_dim ? rows_per_pass * d_ : 0);
 
-  const std::size_t half = angular_.size();  // Fourier frequencies (0: linear embedding)
+  const std::size_t half = angular_.size();  // sin/cos frequencies (0: linear or polynomial embedding)
   // e(t) into out[0 .. d_e).
   const auto embed = [&](double time, double* out) {
     if (half == 0) {

@@ -11,20 +11,31 @@ namespace gengap {
 
 EmbeddingKind parse_embedding(std::string_view name) {
   if (name == "fourier") return EmbeddingKind::fourier;
+  if (name == "sinusoidal") return EmbeddingKind::sinusoidal;
   if (name == "linear") return EmbeddingKind::linear;
-  throw InvalidArgument("embedding", "unknown embedding '" + std::string(name) + "' (expected fourier|linear)");
+  if (name == "polynomial") return EmbeddingKind::polynomial;
+  throw InvalidArgument("embedding", "unknown embedding '" + std::string(name) +
+                                         "' (expected fourier|sinusoidal|linear|polynomial)");
 }
 
 std::string_view to_string(EmbeddingKind kind) {
   switch (kind) {
     case EmbeddingKind::fourier: return "fourier";
+    case EmbeddingKind::sinusoidal: return "sinusoidal";
     case EmbeddingKind::linear: return "linear";
+    case EmbeddingKind::polynomial: return "polynomial";
   }
   throw InvalidArgument("embedding", "not a valid EmbeddingKind value");
 }
 
 std::size_t TimeEmbedding::dim() const {
-  return kind == EmbeddingKind::fourier ? 2 * frequencies.size() : 1;
+  switch (kind) {
+    case EmbeddingKind::fourier:
+    case EmbeddingKind::sinusoidal: return 2 * frequencies.size();
+    case EmbeddingKind::linear: return 1;
+    case EmbeddingKind::polynomial: return degree;
+  }
+  return 0;
 }
 
 void TimeEmbedding::evaluate(double t, std::span<double> out) const {
@@ -34,6 +45,12 @@ void TimeEmbedding::evaluate(double t, std::span<double> out) const {
   }
   if (kind == EmbeddingKind::linear) {
     out[0] = t / horizon;
+    return;
+  }
+  if (kind == EmbeddingKind::polynomial) {
+    const double s = t / horizon;
+    double power = 1.0;
+    for (std::size_t k = 0; k < degree; ++k) out[k] = power *= s;
     return;
   }
   const std::size_t half = frequencies.size();
@@ -47,9 +64,13 @@ void TimeEmbedding::evaluate(double t, std::span<double> out) const {
 void TimeEmbedding::validate() const {
   switch (kind) {
     case EmbeddingKind::fourier:
-      require(!frequencies.empty(), "embedding.frequencies", "fourier embedding needs at least one frequency");
+    case EmbeddingKind::sinusoidal:
+      require(!frequencies.empty(), "embedding.frequencies", std::string(to_string(kind)) + " embedding needs at least one frequency");
       require_finite(frequencies, "embedding.frequencies");
       return;
+    case EmbeddingKind::polynomial:
+      require(degree > 0, "embedding.degree", "must be positive, got 0");
+      [[fallthrough]];
     case EmbeddingKind::linear:
       require(std::isfinite(horizon) && horizon > 0.0, "embedding.horizon",
               "must be positive and finite, got " + std::to_string(horizon));
@@ -58,21 +79,47 @@ void TimeEmbedding::validate() const {
   throw InvalidArgument("embedding.kind", "not a valid EmbeddingKind value");
 }
 
-TimeEmbedding fourier_embedding(std::size_t dim, double scale, std::uint64_t seed) {
+namespace {
+
+// A sin/cos embedding of `dim` entries (even, > 0) with dim / 2 frequencies to fill.
+TimeEmbedding trigonometric(EmbeddingKind kind, std::size_t dim, double positive, const char* positive_field) {
   require(dim > 0 && dim % 2 == 0, "embedding.dim", "must be even and positive, got " + std::to_string(dim));
-  require(std::isfinite(scale) && scale > 0.0, "embedding.scale",
-          "must be positive and finite, got " + std::to_string(scale));
+  require(std::isfinite(positive) && positive > 0.0, positive_field,
+          "must be positive and finite, got " + std::to_string(positive));
   TimeEmbedding embedding;
-  embedding.kind = EmbeddingKind::fourier;
+  embedding.kind = kind;
   embedding.frequencies.resize(dim / 2);
+  return embedding;
+}
+
+}  // namespace
+
+TimeEmbedding fourier_embedding(std::size_t dim, double scale, std::uint64_t seed) {
+  TimeEmbedding embedding = trigonometric(EmbeddingKind::fourier, dim, scale, "embedding.scale");
   const CounterRng rng(seed, streams::embedding);
   for (std::size_t k = 0; k < embedding.frequencies.size(); ++k) embedding.frequencies[k] = scale * rng.normal(k);
+  return embedding;
+}
+
+TimeEmbedding sinusoidal_embedding(std::size_t dim, double horizon) {
+  TimeEmbedding embedding = trigonometric(EmbeddingKind::sinusoidal, dim, horizon, "embedding.horizon");
+  for (std::size_t k = 0; k < embedding.frequencies.size(); ++k)
+    embedding.frequencies[k] = static_cast<double>(k + 1) / (2.0 * horizon);
   return embedding;
 }
 
 TimeEmbedding linear_embedding(double horizon) {
   TimeEmbedding embedding;
   embedding.kind = EmbeddingKind::linear;
+  embedding.horizon = horizon;
+  embedding.validate();
+  return embedding;
+}
+
+TimeEmbedding polynomial_embedding(std::size_t degree, double horizon) {
+  TimeEmbedding embedding;
+  embedding.kind = EmbeddingKind::polynomial;
+  embedding.degree = degree;
   embedding.horizon = horizon;
   embedding.validate();
   return embedding;

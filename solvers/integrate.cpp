@@ -29,6 +29,8 @@ void IntegrateOptions::validate() const {
   require(max_steps >= 1, "max_steps", "must be at least 1");
   require(std::isfinite(min_step) && min_step >= 0.0 && min_step < 1.0, "min_step",
           "must be in [0, 1) (relative to |t1 - t0|), got " + std::to_string(min_step));
+  require(std::isfinite(max_step) && max_step >= 0.0, "max_step",
+          "must be finite and >= 0 (0: no limit), got " + std::to_string(max_step));
   require(chunk >= 1, "chunk", "must be at least 1");
   const double lo = std::min(t0, t1), hi = std::max(t0, t1);
   for (std::size_t k = 0; k < save_at.size(); ++k) {
@@ -265,6 +267,7 @@ void ChunkSolver::run(const Matrix& initial, std::size_t begin, std::size_t end)
       const std::size_t r = running[p];
       const double remaining = opt_.t1 - t_[r];
       double h = h_[r];
+      if (opt_.max_step > 0.0 && std::abs(h) > opt_.max_step) h = dir_ * opt_.max_step;
       if (std::abs(remaining) <= std::abs(h) * (1.0 + 1e-9)) {
         h = remaining;
         last[p] = 1;
@@ -369,7 +372,7 @@ void ChunkSolver::run(const Matrix& initial, std::size_t begin, std::size_t end)
         continue;
       }
       accepted[p] = 1;
-      if (!tab_.first_same_as_last && (!last[p] || next_save_[r] < save_times_.size())) {
+      if (!tab_.first_same_as_last && (!last[p] || next_save_[r] < save_times_.size() || opt_.on_step)) {
         needs_f.push_back(r);
         needs_pos.push_back(p);
       }
@@ -397,7 +400,7 @@ void ChunkSolver::run(const Matrix& initial, std::size_t begin, std::size_t end)
       bool have_f = true;
       if (tab_.first_same_as_last) {
         fnew = &K[s - 1][p * dim_];
-      } else if (!last[p] || next_save_[r] < save_times_.size()) {
+      } else if (!last[p] || next_save_[r] < save_times_.size() || opt_.on_step) {
         fnew = &fnew_buf[fnew_of[p] * dim_];
       } else {
         have_f = false;  // finished, nothing to interpolate: f at t1 not needed
@@ -411,6 +414,10 @@ void ChunkSolver::run(const Matrix& initial, std::size_t begin, std::size_t end)
         continue;
       }
       if (have_f) emit_saves(r, t_old, H[p], t_new, &Y0[p * dim_], &K[0][p * dim_], &Y1[p * dim_], fnew);
+      if (opt_.on_step) {
+        opt_.on_step(AcceptedStep{begin_ + r, t_old, t_new, {&Y0[p * dim_], dim_}, {&K[0][p * dim_], dim_},
+                                  {&Y1[p * dim_], dim_}, {fnew, dim_}});
+      }
       std::copy_n(&Y1[p * dim_], dim_, &y_[r * dim_]);
       if (have_f) std::copy_n(fnew, dim_, &k1_[r * dim_]);
       t_[r] = t_new;

@@ -41,6 +41,18 @@ StepSharing parse_step_sharing(const std::string& name);  // "per_trajectory" | 
 
 using VectorField = std::function<void(std::span<const double> t, MatrixView y, std::span<double> dy)>;
 
+// One accepted step of one trajectory: from (t0, y0) with slope f0 = f(t0, y0)
+// to (t1, y1) with f1 = f(t1, y1) (the cubic Hermite dense output's data).
+struct AcceptedStep {
+  std::size_t row = 0;  // the trajectory's index in the initial state
+  double t0 = 0.0, t1 = 0.0;
+  std::span<const double> y0, f0, y1, f1;
+};
+// Called after every accepted step, from the thread integrating that row's
+// chunk (steps of one row in order; different rows concurrently): an observer
+// may write per-row results without locks. It must not throw.
+using StepObserver = std::function<void(const AcceptedStep& step)>;
+
 struct IntegrateOptions {
   std::string method = "dopri5";  // dopri5 | tsit5 | bosh3 | euler | heun | rk4
   PiController controller;        // adaptive stepping (embedded pairs with fixed_step == 0)
@@ -51,9 +63,11 @@ struct IntegrateOptions {
                                   // euler/heun/rk4, optional for the embedded pairs (then no error control)
   std::size_t max_steps = 100000; // step attempts (accepted + rejected) per trajectory
   double min_step = 1e-14;        // smallest allowed |h|, relative to |t1 - t0|
+  double max_step = 0.0;          // > 0: largest allowed |h| (absolute), adaptive or not; 0: none
   std::size_t chunk = 64;         // rows per parallel work item
   StepSharing sharing = StepSharing::per_trajectory;  // per_chunk: one time and step per chunk (adaptive)
   std::vector<double> save_at;    // output times in [min(t0,t1), max(t0,t1)], any order
+  StepObserver on_step;           // optional: sees every accepted step (e.g. a quadrature along the path)
 
   // InvalidArgument naming the field (method, t0/t1, initial_step,
   // fixed_step, max_steps, min_step, chunk, save_at, controller fields).

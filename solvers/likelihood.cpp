@@ -18,6 +18,7 @@
 #include "gengap/kernels/random_feature_rows.hpp"
 #include "gengap/kernels/random_features.hpp"
 #include "gengap/solvers/rk_tableau.hpp"
+#include "gengap/solvers/detail/likelihood_support.hpp"
 
 namespace gengap {
 
@@ -26,6 +27,23 @@ namespace {
 constexpr double nan = std::numeric_limits<double>::quiet_NaN();
 // Rows per serial block of random_feature_score (the driver's default chunk).
 constexpr std::size_t serial_rows = 64;
+
+// One score call on the first data point before integrating: a score that
+// rejects the data's width (InvalidArgument from inside a parallel solve would
+// name an internal field) is reported as a problem with "data".
+template <class Call>
+void probe_width(const Matrix& data, Call&& call) {
+  try {
+    call();
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument("data", "the score rejects points of dimension d = " + std::to_string(data.cols()) +
+                                      " (" + e.what() + ")");
+  }
+}
+
+}  // namespace
+
+namespace detail {
 
 double resolved_t_min(const Schedule& schedule, const LikelihoodOptions& options) {
   return options.t_min.value_or(schedule.t_min);
@@ -52,20 +70,6 @@ IntegrateOptions driver_options(const Schedule& schedule, const LikelihoodOption
   return io;
 }
 
-// One score call on the first data point before integrating: a score that
-// rejects the data's width (InvalidArgument from inside a parallel solve would
-// name an internal field) is reported as a problem with "data".
-template <class Call>
-void probe_width(const Matrix& data, Call&& call) {
-  try {
-    call();
-  } catch (const InvalidArgument& e) {
-    throw InvalidArgument("data", "the score rejects points of dimension d = " + std::to_string(data.cols()) +
-                                      " (" + e.what() + ")");
-  }
-}
-
-// Fills everything but log_p / log_p_se / delta_log_p from the driver's result.
 LikelihoodResult start_result(const Schedule& schedule, const LikelihoodOptions& options, const Matrix& data,
                               IntegrateResult&& solved) {
   const std::size_t N = data.rows(), d = data.cols();
@@ -100,7 +104,12 @@ LikelihoodResult start_result(const Schedule& schedule, const LikelihoodOptions&
   return result;
 }
 
-}  // namespace
+}  // namespace detail
+
+using detail::driver_options;
+using detail::require_data;
+using detail::resolved_t_min;
+using detail::start_result;
 
 // ------------------------------------------------------------------ options and results
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gengap/generalization/early_stopping.hpp"
+#include "gengap/generalization/model_setup.hpp"
 #include "gengap/kernels/error.hpp"
 #include "gengap/solvers/dsm_design.hpp"
 #include "gengap/solvers/quadratic_loss.hpp"
@@ -82,6 +83,7 @@ TEST(EarlyStoppingConfig, DefaultsAreStudyS1) {
   EXPECT_EQ(c.n, 1000u);
   EXPECT_EQ(c.model.m, 1024u);
   EXPECT_EQ(c.model.activation, Activation::relu);
+  EXPECT_EQ(c.model.embedding, EmbeddingKind::linear);  // the feature sweep's choice (README)
   EXPECT_EQ(c.model.embedding_dim, 16u);
   EXPECT_EQ(c.model.embedding_scale, 30.0);
   EXPECT_EQ(c.schedule.kind, ScheduleKind::ou);
@@ -128,7 +130,14 @@ TEST(EarlyStoppingConfig, ErrorsNameTheKey) {
   expect_error({{"schedule", {{"T", 1e-3}}}}, "schedule.T:");
   expect_error({{"schedule", {{"t_min", -1.0}}}}, "schedule.t_min:");
   expect_error({{"schedule", {{"kind", "ve"}, {"sigma_max", 0.5}}}}, "schedule.sigma_max:");
-  expect_error({{"model", {{"embedding_dim", 15}}}}, "model.embedding_dim:");
+  expect_error({{"model", {{"embedding", "fourier"}, {"embedding_dim", 15}}}}, "model.embedding_dim:");
+  expect_error({{"model", {{"embedding", "sinusoidal"}, {"embedding_dim", 3}}}}, "model.embedding_dim:");
+  expect_error({{"model", {{"embedding", "polynomial"}, {"embedding_dim", 0}}}}, "model.embedding_dim:");
+  expect_error({{"model", {{"embedding", "fourier"}, {"embedding_scale", 0.0}}}}, "model.embedding_scale:");
+  expect_error({{"model", {{"embedding", "spline"}}}}, "model.embedding:");
+  expect_error({{"model", {{"w_scale", -1.0}}}}, "model.w_scale:");
+  expect_error({{"model", {{"u_scale", "big"}}}}, "model.u_scale: expected a number");
+  expect_error({{"model", {{"b_scale", "NaN"}}}}, "model.b_scale:");
   expect_error({{"tau", {{"saved", 2}}}}, "tau.saved:");
   expect_error({{"tau", {{"points", 4}, {"saved", 5}}}}, "tau.saved:");
   expect_error({{"tau", {{"eigen_floor", 1.5}}}}, "tau.eigen_floor:");
@@ -151,9 +160,28 @@ TEST(EarlyStoppingConfig, ErrorsNameTheKey) {
   expect_error({{"kl", {{"quadrature_nodes", 8}}}}, "kl.quadrature_nodes:");
   expect_error({{"kl", {{"quadrature_max_nodes", 9}}}}, "kl.quadrature_max_nodes:");
   expect_error({{"kl", {{"quadrature_tolerance", 0.0}}}}, "kl.quadrature_tolerance:");
+  expect_error({{"kl", {{"quadrature_relative_tolerance", -1e-3}}}}, "kl.quadrature_relative_tolerance:");
   // Disabled, the KL group is not checked (nothing of it runs).
   EXPECT_NO_THROW(early_stopping_config_from_json({{"kl", {{"enabled", false}, {"rtol", 0.0}}}}).validate());
   EXPECT_EQ(early_stopping_config_from_json({{"n", 1e3}}).n, 1000u);  // an integer written as a float
+}
+
+// w_scale, u_scale, b_scale multiply the drawn rows part by part (exactly:
+// one rounded product each), and leave the draw itself alone.
+TEST(EarlyStoppingConfig, FeatureScalesMultiplyTheDrawnRows) {
+  EarlyStoppingConfig c = small_config();
+  const RandomFeatures plain = model_random_features(c, 1);
+  c.model.w_scale = 3.0;
+  c.model.u_scale = 0.5;
+  c.model.b_scale = 0.0;
+  const RandomFeatures scaled = model_random_features(c, 1);
+  for (std::size_t j = 0; j < plain.num_features(); ++j) {
+    EXPECT_EQ(scaled.W(j, 0), 3.0 * plain.W(j, 0));
+    for (std::size_t q = 0; q < plain.U.cols(); ++q) EXPECT_EQ(scaled.U(j, q), 0.5 * plain.U(j, q));
+    EXPECT_EQ(scaled.b[j], 0.0);
+  }
+  EXPECT_EQ(to_json(c)["model"]["w_scale"], 3.0);
+  EXPECT_EQ(early_stopping_config_from_json(to_json(c)).model.u_scale, 0.5);
 }
 
 TEST(EarlyStopping, SavedIndicesSpreadEvenlyWithEnds) {

@@ -255,6 +255,29 @@ TEST(KlQuadrature, NodeBudgetIsRespectedAndReported) {
   EXPECT_GT(r.kl_error, o.tolerance);
 }
 
+// A KL of ~250 (a learned density far narrower than p_0, as a memorising
+// model's): with relative_tolerance the KL is resolved to its 4 digits, not
+// to the absolute 1e-6, on fewer nodes; the mass keeps its absolute tolerance.
+TEST(KlQuadrature, RelativeToleranceResolvesALargeKlToItsDigitsOnFewerNodes) {
+  KlQuadratureOptions o;
+  o.lower = -12.0;
+  o.upper = 12.0;
+  o.tolerance = 1e-6;
+  o.max_nodes = 1u << 16;
+  const double exact = gaussian_kl(0.0, 1.0, 0.5, 0.05);  // 246.5
+  const KlQuadratureResult absolute = kl_quadrature(gaussian(0.0, 1.0), gaussian(0.5, 0.05), o);
+  o.relative_tolerance = 1e-4;
+  const KlQuadratureResult relative = kl_quadrature(gaussian(0.0, 1.0), gaussian(0.5, 0.05), o);
+  ASSERT_TRUE(absolute.converged);
+  ASSERT_TRUE(relative.converged);
+  EXPECT_NEAR(absolute.kl, exact, std::max(absolute.kl_error, 1e-9));
+  EXPECT_NEAR(relative.kl, exact, relative.kl_error + 1e-9);
+  EXPECT_LE(relative.kl_error, 1e-4 * relative.kl);
+  EXPECT_GT(relative.kl_error, o.tolerance);  // the relative tolerance did the work
+  EXPECT_NEAR(relative.mass, 1.0, 1e-6);
+  EXPECT_LT(relative.nodes(), absolute.nodes());
+}
+
 TEST(KlQuadrature, BadOptionsNameTheField) {
   const auto run = [](KlQuadratureOptions o) { kl_quadrature(gaussian(0, 1), gaussian(0, 1), o); };
   KlQuadratureOptions o;
@@ -272,6 +295,9 @@ TEST(KlQuadrature, BadOptionsNameTheField) {
   o = {};
   o.tolerance = 0.0;
   expect_invalid([&] { run(o); }, "tolerance");
+  o = {};
+  o.relative_tolerance = -1e-3;
+  expect_invalid([&] { run(o); }, "relative_tolerance");
   const LogDensity1d bad_p0 = [](std::span<const double> x, std::span<double> out) {
     for (std::size_t k = 0; k < x.size(); ++k) out[k] = kNaN;
   };

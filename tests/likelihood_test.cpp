@@ -230,8 +230,12 @@ TEST(Likelihood, RandomFeatureScoreMatchesNaiveLoops) {
   for (const Activation a : {Activation::relu, Activation::silu, Activation::softplus, Activation::tanh}) {
     for (const std::size_t m : {1u, 7u, 9u, 300u}) {
       for (const std::size_t d : {1u, 2u, 3u, 5u}) {
-        // d = 3 with the linear time embedding (its scalar path), else Fourier.
-        const RandomFeatures rf = small_features(m, d, a, 3, d == 3);
+        // d = 3 with the linear time embedding (its scalar path), d = 5 the
+        // polynomial one (also scalar), d = 2 the sinusoidal one (SIMD sincos
+        // of fixed frequencies), d = 1 Fourier.
+        RandomFeatures rf = small_features(m, d, a, 3, d == 3);
+        if (d == 5) rf.embedding = polynomial_embedding(3, 5.0), rf.U = random_A(m, 3, 0.5, 11);
+        if (d == 2) rf.embedding = sinusoidal_embedding(4, 5.0), rf.U = random_A(m, 4, 0.5, 12);
         const Matrix A = random_A(d, m, 5.0);
         const DsmSetup setup = ou_setup(Weighting::sigma2, OutputScale::inv_sigma);
         const ScoreDivergenceField field = random_feature_score(rf, A, setup);

@@ -30,7 +30,10 @@ class SavedModelTest : public testing::TestWithParam<EmbeddingKind> {
     model.setup.schedule = default_schedule(ScheduleKind::vp);
     model.setup.weighting = Weighting::likelihood;
     model.setup.output_scale = OutputScale::inv_sigma;
-    const TimeEmbedding embedding = kind == EmbeddingKind::fourier ? fourier_embedding(6, 4.0, 2) : linear_embedding(1.0);
+    const TimeEmbedding embedding = kind == EmbeddingKind::fourier      ? fourier_embedding(6, 4.0, 2)
+                                    : kind == EmbeddingKind::sinusoidal ? sinusoidal_embedding(4, 2.0)
+                                    : kind == EmbeddingKind::polynomial ? polynomial_embedding(3, 2.0)
+                                                                        : linear_embedding(1.0);
     model.features = draw_random_features(10, 2, embedding, Activation::silu, FeatureInit::gaussian, 5);
     for (int k = 0; k < 3; ++k) {
       Matrix A(2, 10);
@@ -80,7 +83,8 @@ TEST_P(SavedModelTest, RejectsInconsistentArrays) {
   EXPECT_THROW(load_model(dir_), InvalidArgument);
 }
 
-INSTANTIATE_TEST_SUITE_P(Embeddings, SavedModelTest, testing::Values(EmbeddingKind::fourier, EmbeddingKind::linear),
+INSTANTIATE_TEST_SUITE_P(Embeddings, SavedModelTest, testing::Values(EmbeddingKind::fourier, EmbeddingKind::sinusoidal,
+                                                                 EmbeddingKind::linear, EmbeddingKind::polynomial),
                          [](const testing::TestParamInfo<EmbeddingKind>& info) {
                            return std::string(to_string(info.param));
                          });

@@ -75,12 +75,47 @@ TEST(TimeEmbedding_Linear, IsTimeOverHorizon) {
   }
 }
 
+// k half periods over [0, T]: sin(pi k t / T), cos(pi k t / T), k = 1..dim/2.
+TEST(TimeEmbedding_Sinusoidal, HasFixedFrequenciesOfHalfPeriodsOverTheHorizon) {
+  const auto e = sinusoidal_embedding(6, 5.0);
+  ASSERT_EQ(e.dim(), 6u);
+  ASSERT_TRUE(e.is_trigonometric());
+  EXPECT_EQ(e.frequencies, (std::vector<double>{1.0 / 10.0, 2.0 / 10.0, 3.0 / 10.0}));  // k / (2 T), one division
+  std::vector<double> out(6);
+  for (double t : {0.0, 1e-3, 1.7, 5.0}) {
+    e.evaluate(t, out);
+    for (std::size_t k = 0; k < 3; ++k) {
+      const double angle = std::numbers::pi * static_cast<double>(k + 1) * t / 5.0;
+      // The two angle roundings differ by a few ulps of |angle| <= 3 pi.
+      EXPECT_NEAR(out[k], std::sin(angle), 1e-14) << "t=" << t << " k=" << k;
+      EXPECT_NEAR(out[3 + k], std::cos(angle), 1e-14) << "t=" << t << " k=" << k;
+    }
+  }
+  EXPECT_EQ(sinusoidal_embedding(6, 5.0).frequencies, e.frequencies);  // no random stream
+}
+
+TEST(TimeEmbedding_Polynomial, IsPowersOfTimeOverHorizon) {
+  const auto e = polynomial_embedding(3, 2.0);
+  ASSERT_EQ(e.dim(), 3u);
+  std::vector<double> out(3);
+  for (double t : {0.0, 0.3, 1.0, 2.0}) {
+    e.evaluate(t, out);
+    const double s = t / 2.0;
+    EXPECT_EQ(out[0], s);
+    EXPECT_DOUBLE_EQ(out[1], s * s);
+    EXPECT_DOUBLE_EQ(out[2], s * s * s);
+  }
+  EXPECT_EQ(polynomial_embedding(1, 4.0).dim(), 1u);
+}
+
 TEST(TimeEmbedding_Names, ParseAndPrintRoundTrip) {
-  EXPECT_EQ(parse_embedding("fourier"), EmbeddingKind::fourier);
-  EXPECT_EQ(parse_embedding("linear"), EmbeddingKind::linear);
+  for (const EmbeddingKind kind :
+       {EmbeddingKind::fourier, EmbeddingKind::sinusoidal, EmbeddingKind::linear, EmbeddingKind::polynomial}) {
+    EXPECT_EQ(parse_embedding(to_string(kind)), kind);
+  }
   EXPECT_EQ(to_string(EmbeddingKind::fourier), "fourier");
   EXPECT_EQ(to_string(EmbeddingKind::linear), "linear");
-  expect_invalid([] { parse_embedding("sinusoidal"); }, "embedding");
+  expect_invalid([] { parse_embedding("gaussian"); }, "embedding");
 }
 
 TEST(TimeEmbedding_BadInput, ThrowsNamingTheField) {
@@ -90,6 +125,10 @@ TEST(TimeEmbedding_BadInput, ThrowsNamingTheField) {
   expect_invalid([] { fourier_embedding(8, std::numeric_limits<double>::quiet_NaN(), 1); }, "embedding.scale");
   expect_invalid([] { linear_embedding(0.0); }, "embedding.horizon");
   expect_invalid([] { linear_embedding(-1.0); }, "embedding.horizon");
+  expect_invalid([] { sinusoidal_embedding(3, 1.0); }, "embedding.dim");
+  expect_invalid([] { sinusoidal_embedding(4, 0.0); }, "embedding.horizon");
+  expect_invalid([] { polynomial_embedding(0, 1.0); }, "embedding.degree");
+  expect_invalid([] { polynomial_embedding(2, -1.0); }, "embedding.horizon");
 
   TimeEmbedding empty;  // fourier without frequencies
   expect_invalid([&] { empty.validate(); }, "embedding.frequencies");

@@ -72,26 +72,31 @@ SMALL = [
     "--set", "kl.tau_stride=3",
     "--set", "kl.ode_tau_stride=5",
 ]
-# The defaults (relu, fourier, ou, c = 1, lambda = sigma^2), then every other
-# branch of model.json that the reconstruction reads.
+# The defaults (relu, the default embedding, ou, c = 1, lambda = sigma^2), then
+# every other branch of model.json that the reconstruction reads: each
+# embedding kind, each activation, output scale and schedule, two weightings.
 RUNS = {
     "defaults": SMALL,
-    "vp_silu_linear_inv_sigma": SMALL + [
+    "vp_silu_sinusoidal_inv_sigma": SMALL + [
         "--set", "schedule.kind=vp",
         "--set", "model.activation=silu",
-        "--set", "model.embedding=linear",
+        "--set", "model.embedding=sinusoidal",
+        "--set", "model.embedding_dim=4",
         "--set", "model.output_scale=inv_sigma",
         "--set", "model.feature_init=gaussian",
     ],
-    "ve_tanh": SMALL + [
+    "ve_tanh_fourier": SMALL + [
         "--set", "schedule.kind=ve",
         "--set", "model.activation=tanh",
+        "--set", "model.embedding=fourier",
         "--set", "model.embedding_scale=2",
     ],
     # lambda = g^2 weighs the loss by 1/sigma_t^2 near t = 0 (heavy tails):
     # a larger t_min keeps the standard errors small enough to be a test.
-    "softplus_likelihood": SMALL + [
+    "softplus_polynomial_likelihood": SMALL + [
         "--set", "model.activation=softplus",
+        "--set", "model.embedding=polynomial",
+        "--set", "model.embedding_dim=3",
         "--set", "weighting=likelihood",
         "--set", "schedule.t_min=0.1",
     ],
@@ -176,10 +181,11 @@ class Model:
         if self.A.shape != (len(self.tau), self.d, self.m):
             fail(f"A.npy has shape {self.A.shape}, expected {(len(self.tau), self.d, self.m)}")
         embedding = self.spec["embedding"]
-        if embedding["kind"] == "fourier":
+        if embedding["kind"] in ("fourier", "sinusoidal"):
             self.frequencies = load(embedding["frequencies"])
         else:
             self.horizon = embedding["horizon"]
+            self.degree = embedding.get("degree", 1)
         self.embedding_kind = embedding["kind"]
         self.act = ACTIVATIONS[self.spec["activation"]]
         self.act_prime = DERIVATIVES[self.spec["activation"]]
@@ -187,9 +193,11 @@ class Model:
         self.t_min, self.T = self.spec["t_min"], self.spec["T"]
 
     def embed(self, t):
-        if self.embedding_kind == "fourier":
+        if self.embedding_kind in ("fourier", "sinusoidal"):
             angle = 2.0 * np.pi * np.outer(t, self.frequencies)
             return np.concatenate([np.sin(angle), np.cos(angle)], axis=1)
+        if self.embedding_kind == "polynomial":
+            return (t / self.horizon)[:, None] ** np.arange(1, self.degree + 1)[None, :]
         return (t / self.horizon)[:, None]
 
     def c(self, t, sigma):
