@@ -26,6 +26,9 @@ namespace {
 // Fourier time features (frequencies up to ~100 over T = 5) and in x.
 EarlyStoppingConfig small_config() {
   EarlyStoppingConfig c;
+  // The paper's Fourier features (the old default): a smooth model whose late
+  // densities need no spike-resolving tolerances; this test is about the bound terms.
+  c.model.embedding = EmbeddingKind::fourier;
   c.n = 150;
   c.model.m = 64;
   c.train_loss.draws_per_sample = 16;

@@ -22,6 +22,7 @@
 #include "gengap/generalization/saved_model.hpp"
 #include "gengap/kernels/random.hpp"
 #include "gengap/solvers/likelihood.hpp"
+#include "gengap/solvers/random_feature_likelihood.hpp"
 #include "cli_support.hpp"
 
 
@@ -35,7 +36,7 @@ namespace fs = std::filesystem;
 // ~5000) and every likelihood run here takes a fraction of a second.
 const std::string kModelSettings =
     " --quiet --set model.m=64 --set n=200 --set train_loss.draws_per_sample=16"
-    " --set population_loss.time_nodes=64 --set population_loss.space_nodes=16 --set model.embedding_scale=1";
+    " --set population_loss.time_nodes=64 --set population_loss.space_nodes=16 --set model.embedding=fourier --set model.embedding_scale=1";
 
 using testing_cli::Outcome;
 using testing_cli::read;
@@ -97,8 +98,8 @@ TEST_F(CliLikelihood, WritesWhatTheLibraryComputes) {
   const SavedModel saved = load_model(model());
   const Matrix x = read_npy(data()).to_matrix();
   const LikelihoodResult r =
-      log_likelihood(saved.setup.schedule, random_feature_score(saved.features, saved.weights.back(), saved.setup), x,
-                     LikelihoodOptions{});
+      log_likelihood_random_features(saved.setup.schedule, saved.features, saved.weights.back(), saved.setup, x,
+                                     LikelihoodOptions{});
   EXPECT_EQ(values(dir_ / "logp.npy"), r.log_p);
 
   const auto j = nlohmann::json::parse(read(dir_ / "logp.json"));

@@ -31,7 +31,7 @@ namespace fs = std::filesystem;
 // (quadrature at every 10th and the saved ones, Monte Carlo over 200 test
 // points at every 20th and the saved ones) with loose ODE tolerances.
 const std::string kSmall =
-    " --quiet --set model.m=64 --set n=200 --set train_loss.draws_per_sample=16"
+    " --quiet --set model.m=64 --set n=200 --set train_loss.draws_per_sample=16 --set model.embedding=fourier"
     " --set population_loss.time_nodes=64 --set population_loss.space_nodes=16"
     " --set kl.test_points=200 --set kl.rtol=1e-3 --set kl.atol=1e-3 --set kl.quadrature_rtol=1e-4"
     " --set kl.quadrature_atol=1e-4 --set kl.tau_stride=10 --set kl.ode_tau_stride=20";
@@ -125,9 +125,9 @@ TEST_F(Cli, RunWritesTheResultsContract) {
   EXPECT_EQ(shape_of(out / "train.npy"), (std::vector<std::size_t>{200, 1}));
   EXPECT_EQ(shape_of(out / "eigenvalues.npy"), (std::vector<std::size_t>{64}));
   EXPECT_EQ(shape_of(out / "model" / "W.npy"), (std::vector<std::size_t>{64, 1}));
-  EXPECT_EQ(shape_of(out / "model" / "U.npy"), (std::vector<std::size_t>{64, 1}));  // linear e(t)
+  EXPECT_EQ(shape_of(out / "model" / "U.npy"), (std::vector<std::size_t>{64, 16}));
   EXPECT_EQ(shape_of(out / "model" / "b.npy"), (std::vector<std::size_t>{64}));
-  EXPECT_FALSE(fs::exists(out / "model" / "frequencies.npy"));
+  EXPECT_EQ(shape_of(out / "model" / "frequencies.npy"), (std::vector<std::size_t>{8}));
   EXPECT_EQ(shape_of(out / "model" / "A.npy"), (std::vector<std::size_t>{6, 1, 64}));
   const NpyArray tau = read_npy(out / "model" / "tau.npy");
   ASSERT_EQ(tau.values.size(), 6u);
@@ -136,7 +136,7 @@ TEST_F(Cli, RunWritesTheResultsContract) {
 
   const auto model = nlohmann::json::parse(read(out / "model" / "model.json"));
   EXPECT_EQ(model["activation"], "relu");
-  EXPECT_EQ(model["embedding"]["kind"], "linear");
+  EXPECT_EQ(model["embedding"]["kind"], "fourier");
   EXPECT_EQ(model["output_scale"], "one");
   EXPECT_EQ(model["schedule"]["kind"], "ou");
   EXPECT_EQ(model["t_min"], 1e-3);
@@ -189,7 +189,7 @@ TEST_F(Cli, RunWritesTheResultsContract) {
   }
   expected.push_back("densities/snapshots.csv");
   for (const char* name : {"eigenvalues.npy", "model/A.npy", "model/U.npy", "model/W.npy", "model/b.npy",
-                           "model/model.json", "model/tau.npy"})
+                           "model/frequencies.npy", "model/model.json", "model/tau.npy"})
     expected.push_back(name);
   // The plots with their gnuplot scripts and data (scripts/bootstrap.sh installs gnuplot).
   for (const char* stem : {"bounds", "densities", "kl", "losses"}) {

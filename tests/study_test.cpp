@@ -34,6 +34,9 @@ StudyConfig small_study(StudyKind kind, std::vector<double> values) {
   StudyConfig c = default_study_config(kind);
   EarlyStoppingConfig& b = c.base;
   b.seed = 3;
+  // The paper's Fourier features (the old default): a smooth model whose late
+  // densities need no spike-resolving tolerances; this test is about the study plumbing.
+  b.model.embedding = EmbeddingKind::fourier;
   b.n = 120;
   b.model.m = 48;
   b.train_loss.draws_per_sample = 16;
