@@ -14,6 +14,7 @@
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/relu_kinks.hpp"
 #include "gengap/solvers/detail/likelihood_support.hpp"
+#include "gengap/solvers/probability_flow_sampler.hpp"
 #include "gengap/solvers/quadrature.hpp"
 
 namespace gengap {
@@ -62,14 +63,19 @@ double integral(const QuadratureRule& unit, double a, double b, F&& f) {
   return sum * (b - a);
 }
 
+// max_k |omega_k| of a sin/cos embedding (0 for the others).
+double fastest_frequency(const TimeEmbedding& embedding) {
+  double fastest = 0.0;
+  if (embedding.is_trigonometric())
+    for (const double omega : embedding.frequencies) fastest = std::max(fastest, std::abs(omega));
+  return fastest;
+}
+
 }  // namespace
 
 bool kink_pass_pays_off(const RandomFeatures& rf, const Schedule& schedule, const LikelihoodOptions& options) {
-  if (rf.activation != Activation::relu) return false;
-  if (!rf.embedding.is_trigonometric()) return true;
-  double fastest = 0.0;
-  for (const double omega : rf.embedding.frequencies) fastest = std::max(fastest, std::abs(omega));
-  return fastest * (schedule.T - options.t_min.value_or(schedule.t_min)) <= 2.0;
+  return rf.activation == Activation::relu &&
+         fastest_frequency(rf.embedding) * (schedule.T - options.t_min.value_or(schedule.t_min)) <= 2.0;
 }
 
 LikelihoodResult log_likelihood_random_features(const Schedule& schedule, const RandomFeatures& rf, const Matrix& A,
@@ -89,23 +95,13 @@ LikelihoodResult log_likelihood_random_features(const Schedule& schedule, const 
   const auto drift = [&](double t) { return schedule.drift(t); };
 
   // dx/dt = f x - 1/2 g^2 s_A (the score alone: no divergence in the state).
-  const VectorField velocity = [&](std::span<const double> t, MatrixView y, std::span<double> dy) {
-    score(t, y, dy, {});
-    for (std::size_t r = 0; r < t.size(); ++r) {
-      const double f = schedule.drift(t[r]), half_g2 = 0.5 * schedule.diffusion_squared(t[r]);
-      for (std::size_t k = 0; k < d; ++k) dy[r * d + k] = f * y(r, k) - half_g2 * dy[r * d + k];
-    }
-  };
+  const VectorField velocity = probability_flow_velocity(schedule, score_only(score));
   std::vector<double> ell(N, 0.0);
   IntegrateOptions io = detail::driver_options(schedule, options, 1.0);
   // A sin/cos embedding turns z_j(t) into a sum of (at most two per horizon)
   // oscillations: steps of at most a quarter period of the fastest keep at
   // most one crossing per half step, which is what the kink pass assumes.
-  if (rf.embedding.is_trigonometric()) {
-    double fastest = 0.0;
-    for (const double omega : rf.embedding.frequencies) fastest = std::max(fastest, std::abs(omega));
-    if (fastest > 0.0) io.max_step = 0.25 / fastest;
-  }
+  if (const double fastest = fastest_frequency(rf.embedding); fastest > 0.0) io.max_step = 0.25 / fastest;
   // Rows stepping together (StepSharing::per_chunk) share t0 and t1: the
   // time parts of z and the step's integrals are computed once per step and
   // thread, keyed by this solve and the two times (bitwise).
