@@ -115,13 +115,12 @@ struct EarlyStoppingConfig {
   // The likelihood is log_likelihood_random_features: for relu the
   // divergence's kinks are integrated exactly along each step, so the
   // tolerances bound the error of x alone (solvers/random_feature_likelihood.hpp).
-  // Work-precision on the S1 model (relu, linear embedding; 200 points on
-  // [-6, 6] against rtol 1e-9), kinks exact vs the divergence in the ODE state:
-  // at tau* rtol 1e-5 gives a mean error of 1e-6 and a median of 8e-5 (257
-  // evaluations per point); on the memorising last tau rtol 3e-7 gives a
-  // largest error of 1.1e-2 and a median of 9e-5 in 2900 evaluations per point,
-  // where the ODE state's 3e-6 (the old quadrature setting) gave 8.6e-3 and
-  // 8e-4 in 72 000 — 10x the time.
+  // Work-precision on the S1 model (benchmarks/relu_likelihood_benchmark.cpp:
+  // 200 points on [-6, 6] against the ODE state at rtol 1e-10): at tau* rtol
+  // 1e-5 gives a median error of 7e-5 (259 evaluations per point); on the
+  // memorising last tau rtol 3.2e-7 gives a median of 1.0e-4 and a largest
+  // error of 1.7e-2 in 2800 evaluations per point, where the ODE state's 3e-6
+  // (the old quadrature setting) gave 9.1e-4 and 7.4e-3 in 71 000 (16x the time).
   struct Kl {
     bool enabled = true;
     std::size_t test_points = 2000;   // 0: no Monte Carlo KL; else >= 2
