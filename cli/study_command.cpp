@@ -279,6 +279,9 @@ int study(const StudyCommandOptions& options) {
   // Progress: each setting's estimated phase costs, advanced as its next phase starts.
   std::vector<std::vector<std::pair<std::string, double>>> costs(config.settings());
   std::vector<std::size_t> current(config.settings(), 0);  // phases of setting k completed so far
+  // Work of setting k's current phase already credited by on_phase_progress.
+  std::vector<double> partial(config.settings(), 0.0);
+  std::mutex progress_mutex;  // current and partial: progress comes from many threads
   double total = 0.0;
   for (std::size_t k = 0; k < config.settings(); ++k) {
     costs[k] = estimated_phase_costs(config.setting(k));
@@ -310,14 +313,24 @@ int study(const StudyCommandOptions& options) {
   StudyCallbacks callbacks;
   callbacks.on_phase = [&](std::size_t k, std::string_view phase) {
     // Calls for one setting come in order from the thread running it.
+    const std::lock_guard lock(progress_mutex);
     const auto& phases = costs[k];
     std::size_t j = current[k];
     while (j < phases.size() && phases[j].first != phase) ++j;
-    double work = 0.0;
+    double work = -partial[k];
     // Entering phase j completes the phases before it.
     for (std::size_t i = current[k]; i < j && i < phases.size(); ++i) work += phases[i].second;
     current[k] = std::min(j, phases.size());
-    bar.advance(work, config.setting_label(k) + ": " + std::string(phase));
+    partial[k] = 0.0;
+    bar.advance(std::max(0.0, work), config.setting_label(k) + ": " + std::string(phase));
+  };
+  callbacks.on_phase_progress = [&](std::size_t k, double fraction) {
+    const std::lock_guard lock(progress_mutex);
+    if (current[k] >= costs[k].size()) return;
+    const double credit = std::clamp(fraction, 0.0, 1.0) * costs[k][current[k]].second;
+    if (credit <= partial[k]) return;  // concurrent calls may arrive out of order
+    bar.advance(credit - partial[k]);
+    partial[k] = credit;
   };
   callbacks.on_setting = [&](const StudySetting& s) {
     const std::lock_guard lock(interrupt.write_mutex());
@@ -327,8 +340,14 @@ int study(const StudyCommandOptions& options) {
     folder.write("running");
     ++done;
     double rest = 0.0;
-    for (std::size_t i = current[k]; i < costs[k].size(); ++i) rest += costs[k][i].second;
-    current[k] = costs[k].size();
+    {
+      const std::lock_guard progress_lock(progress_mutex);
+      rest = -partial[k];
+      for (std::size_t i = current[k]; i < costs[k].size(); ++i) rest += costs[k][i].second;
+      current[k] = costs[k].size();
+      partial[k] = 0.0;
+    }
+    rest = std::max(0.0, rest);
     bar.advance(rest, config.setting_label(k) + " done (" + std::to_string(done) + "/" +
                           std::to_string(config.settings()) + " settings)");
   };

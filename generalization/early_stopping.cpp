@@ -4,7 +4,9 @@
 #include <oneapi/tbb/parallel_for.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <memory>
 #include <optional>
 
 #include "gengap/generalization/detail/config_json.hpp"
@@ -223,13 +225,23 @@ nlohmann::ordered_json EarlyStoppingSummary::to_json() const {
 }
 
 EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
-                                       const std::function<void(std::string_view)>& on_phase) {
+                                       const std::function<void(std::string_view)>& on_phase,
+                                       const std::function<void(double)>& on_progress) {
   config.validate();
   EarlyStoppingResult r;
   r.config = config;
   const auto start = [&](const char* phase) {
     if (on_phase) on_phase(phase);
     return PhaseTimings::Scope(r.timings, phase);
+  };
+  GramOptions gram_options;
+  gram_options.on_progress = on_progress;
+  // Counts finished taus of a parallel KL phase for on_progress.
+  const auto tau_counter = [&](std::size_t total) {
+    return [&on_progress, total, done = std::make_shared<std::atomic<std::size_t>>(0)] {
+      const std::size_t now = ++*done;
+      if (on_progress) on_progress(static_cast<double>(now) / static_cast<double>(total));
+    };
   };
   const DsmSetup setup = config.dsm_setup();
   const GaussianMixture target = config.target_distribution();
@@ -243,24 +255,27 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
     r.features = model_random_features(config, target.dim());
     r.initial_weights = model_initial_weights(config, target.dim());
   }
-  QuadraticLoss train;
-  QuadraticLoss population;
-  {
-    const auto timer = start("gram_train");
-    train = gram_matrices(r.features, *model_training_design(config, r.training_set, setup));
-  }
-  {
-    const auto timer = start("gram_population");
-    population = gram_matrices(r.features, *population_design(config, target, setup));
-  }
+  // At most two m x m matrices live at once outside dsyevd (4 GiB at
+  // m = 16384): G_n is freed once decomposed, the population G once projected,
+  // leaving Q and Q^T G Q for the rest of the run.
   std::optional<GradientFlow> flow;
   {
+    QuadraticLoss train;
+    {
+      const auto timer = start("gram_train");
+      train = gram_matrices(r.features, *model_training_design(config, r.training_set, setup), gram_options);
+    }
     const auto timer = start("eigendecomposition");
     flow.emplace(train, r.initial_weights, GradientFlowOptions{config.tau.eigen_floor});
     r.eigenvalues = flow->eigen().values;
   }
   ProjectedLoss projected;
   {
+    QuadraticLoss population;
+    {
+      const auto timer = start("gram_population");
+      population = gram_matrices(r.features, *population_design(config, target, setup), gram_options);
+    }
     const auto timer = start("projection");
     projected = flow->project(population);
   }
@@ -339,10 +354,12 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
     std::vector<double> score_integral(quadrature_indices.size(), std::numeric_limits<double>::quiet_NaN());
     // One tau per task: a quadrature round often has too few new nodes to
     // keep every core busy on its own.
+    const auto tau_done = tau_counter(quadrature_indices.size());
     tbb::parallel_for(std::size_t{0}, quadrature_indices.size(), [&](std::size_t k) {
       const Matrix& A = kl_weights[quadrature_indices[k]];
       results[k] = kl->quadrature(A);
       if (config.kl.score_integral) score_integral[k] = kl->score_integral(A).kl;
+      tau_done();
     });
     for (std::size_t k = 0; k < quadrature_indices.size(); ++k) {
       KlRow& row = r.kl[quadrature_indices[k]];
@@ -363,8 +380,11 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
   {
     const auto timer = start("kl_ode");
     std::vector<KlMonteCarloAtTau> results(ode_indices.size());
-    tbb::parallel_for(std::size_t{0}, ode_indices.size(),
-                      [&](std::size_t k) { results[k] = kl->monte_carlo(kl_weights[ode_indices[k]]); });
+    const auto tau_done = tau_counter(ode_indices.size());
+    tbb::parallel_for(std::size_t{0}, ode_indices.size(), [&](std::size_t k) {
+      results[k] = kl->monte_carlo(kl_weights[ode_indices[k]]);
+      tau_done();
+    });
     for (std::size_t k = 0; k < ode_indices.size(); ++k) {
       KlRow& row = r.kl[ode_indices[k]];
       const KlMonteCarloAtTau& m = results[k];

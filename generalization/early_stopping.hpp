@@ -296,13 +296,17 @@ struct EarlyStoppingResult {
 
 // Runs the study. `on_phase` (optional) is called with each phase's name as it
 // starts (progress for long runs): training_set, features, gram_train,
-// gram_population, eigendecomposition, projection, curves, bounds, kl_setup
+// eigendecomposition, gram_population, projection, curves, bounds, kl_setup
 // (test samples, window, floor), kl_quadrature, kl_ode (each announced even
 // when disabled, then empty). Validates the config first. The KL phases run
 // the taus in parallel (each tau's ODE solves are parallel over points too);
-// every number is independent of the thread count.
+// every number is independent of the thread count. `on_progress` (optional)
+// is called with the fraction of the current phase done, where a phase can
+// tell (the Gram matrices by rows, the KL phases by taus; not dsyevd), from
+// any thread and possibly concurrently: it must be thread-safe.
 inline constexpr std::size_t early_stopping_phase_count = 11;
 EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
-                                       const std::function<void(std::string_view)>& on_phase = {});
+                                       const std::function<void(std::string_view)>& on_phase = {},
+                                       const std::function<void(double)>& on_progress = {});
 
 }  // namespace gengap

@@ -76,15 +76,16 @@ void validate_likelihood(const LikelihoodOptions& o, const Schedule& schedule, c
   }
 }
 
-// The flow keeps about five m x m matrices of doubles at once (G_n, its
-// eigenvectors, the population G, Q^T G Q and a work copy): refuse an m whose
+// The run holds at most four m x m matrices of doubles at once (during
+// dsyevd: G_n, its eigenvectors and LAPACK's 2 m^2 work space; G_n and the
+// population G are freed once used): refuse an m whose
 // matrices cannot fit in this machine's memory, by name, before anything is
 // allocated (instead of std::bad_alloc from deep inside).
 void require_fits_in_memory(std::size_t m) {
   const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGE_SIZE);
   if (pages <= 0 || page_size <= 0) return;  // unknown: let the allocation decide
   const double physical = double(pages) * double(page_size);
-  const double needed = 5.0 * 8.0 * double(m) * double(m);
+  const double needed = 4.0 * 8.0 * double(m) * double(m);
   require(needed <= physical, "model.m",
           config_number(double(m)) + " features need ~" + config_number(std::ceil(needed / 1e9)) +
               " GB for the m x m matrices of the flow, more than this machine's " +

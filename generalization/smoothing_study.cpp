@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,7 @@
 #include "gengap/solvers/empirical_score_field.hpp"
 #include "gengap/solvers/gradient_flow.hpp"
 #include "gengap/solvers/quadratic_loss.hpp"
+#include "gengap/solvers/random_feature_likelihood.hpp"
 
 namespace gengap {
 namespace {
@@ -86,8 +88,17 @@ void denoise(const Schedule& schedule, const ScoreDivergenceField& field, Matrix
   for (std::size_t k = 0; k < score.size(); ++k) x.flat()[k] = (x.flat()[k] + sigma * sigma * score[k]) / mu;
 }
 
-void measure(const SmoothingStudyConfig& c, const Dimension& dim, const ScoreDivergenceField& field,
-             SmoothingRow& row) {
+// A row's score and, where one is faster than the generic ODE-state path,
+// its own log-likelihood (the trained model's kink-exact relu path).
+struct RowScore {
+  ScoreDivergenceField field;
+  std::function<LikelihoodResult(const Matrix& data, const LikelihoodOptions& options)> likelihood;
+};
+RowScore as_row_score(ScoreDivergenceField field) { return {std::move(field), {}}; }
+RowScore as_row_score(RowScore score) { return score; }
+
+void measure(const SmoothingStudyConfig& c, const Dimension& dim, const RowScore& score, SmoothingRow& row) {
+  const ScoreDivergenceField& field = score.field;
   const std::size_t N = c.sampler.samples, d = dim.d;
   const SampleResult sampled = sample_reverse_sde(c.schedule(), score_only(field), N, d, c.sampler_options());
   for (const TrajectoryStats& s : sampled.stats) row.sampler_failed += s.status != TrajectoryStatus::success;
@@ -100,8 +111,11 @@ void measure(const SmoothingStudyConfig& c, const Dimension& dim, const ScoreDiv
       segment_histogram(row.samples.view(), dim.a, dim.b, c.metrics.bins_per_spacing * (c.segment.points - 1));
   if (!c.likelihood.enabled) return;
   const LikelihoodOptions options = c.likelihood_options();
-  const LikelihoodResult heldout = log_likelihood(c.schedule(), field, dim.heldout, options);
-  const LikelihoodResult train = log_likelihood(c.schedule(), field, dim.training, options);
+  const auto likelihood = [&](const Matrix& data) {
+    return score.likelihood ? score.likelihood(data, options) : log_likelihood(c.schedule(), field, data, options);
+  };
+  const LikelihoodResult heldout = likelihood(dim.heldout);
+  const LikelihoodResult train = likelihood(dim.training);
   const MeanAndError h = mean_and_error(heldout.log_p), t = mean_and_error(train.log_p);
   row.likelihood_available = true;
   row.heldout_log_likelihood = h.mean;
@@ -253,8 +267,8 @@ SmoothingStudyResult run_smoothing_study(const SmoothingStudyConfig& config, con
     if (callbacks.stop_requested && callbacks.stop_requested()) return false;
     if (callbacks.on_row_start) callbacks.on_row_start(result.rows.size(), total, row.label());
     const auto start = Clock::now();
-    const ScoreDivergenceField field = make_field(row);
-    measure(config, dim, field, row);
+    const RowScore score = as_row_score(make_field(row));
+    measure(config, dim, score, row);
     if (row.kind == SmoothingScoreKind::empirical && config.likelihood.enabled) {
       const EmpiricalScore::Values exact = dim.empirical->evaluate(dim.heldout.view(), mu_min, sigma_min);
       row.exact_heldout_log_likelihood = mean_and_error(exact.log_density).mean;
@@ -314,7 +328,13 @@ SmoothingStudyResult run_smoothing_study(const SmoothingStudyConfig& config, con
           if (!model) model = train_model(config, dim.training);
           const double f = r.tau_position;
           r.tau = std::exp((1.0 - f) * std::log(model->fastest) + f * std::log(model->slowest));
-          return random_feature_score(model->features, model->flow->weights(r.tau), model->setup);
+          auto A = std::make_shared<const Matrix>(model->flow->weights(r.tau));
+          const TrainedModel* trained = &*model;
+          return RowScore{random_feature_score(trained->features, *A, trained->setup),
+                          [trained, A, &schedule](const Matrix& data, const LikelihoodOptions& options) {
+                            return log_likelihood_random_features(schedule, trained->features, *A, trained->setup,
+                                                                  data, options);
+                          }};
         };
         if (!run_row(row, dim, field)) return;
       }

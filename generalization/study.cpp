@@ -320,8 +320,8 @@ std::vector<std::pair<std::string, double>> estimated_phase_costs(const EarlySto
   return {{"training_set", 1e-7 * n},
           {"features", 1e-6 * m},
           {"gram_train", gram_train},
-          {"gram_population", gram_row * population_rows * m2},
           {"eigendecomposition", 7e-11 * m3},
+          {"gram_population", gram_row * population_rows * m2},
           {"projection", 2.3e-11 * m3},
           {"curves", 1e-8 * m * static_cast<double>(c.grid_points())},
           {"bounds", bounds},
@@ -375,11 +375,15 @@ StudyResult run_study(const StudyConfig& config, const StudyCallbacks& callbacks
                 const auto on_phase = [&, k](std::string_view phase) {
                   if (callbacks.on_phase) callbacks.on_phase(k, phase);
                 };
+                std::function<void(double)> on_progress;
+                if (callbacks.on_phase_progress) {
+                  on_progress = [&, k](double fraction) { callbacks.on_phase_progress(k, fraction); };
+                }
                 StudySetting s;
                 // Isolated: a thread waiting inside this setting's parallel
                 // loops must not pick up a whole other setting and leave this
                 // one waiting on it.
-                tbb::this_task_arena::isolate([&] { s.result = run_early_stopping(settings[k], on_phase); });
+                tbb::this_task_arena::isolate([&] { s.result = run_early_stopping(settings[k], on_phase, on_progress); });
                 s.summary = summarize_setting(config, k, s.result);
                 finished[k] = std::move(s);
                 return k;

@@ -103,14 +103,21 @@ struct StudySweep {
   // arena's, within any tbb::global_control limit).
   // Does not change any number.
   std::size_t max_parallel = 0;
+  // Sample-size only: each setting's model.m = features_for(m_per_n, n), the
+  // regime m ~ n of Theorem 1 (model.m is then not set); empty: model.m fixed.
+  std::optional<double> m_per_n;
 };
+
+// max(1, round(m_per_n * n)): the features of a sample-size setting with m tied to n.
+std::size_t features_for(double m_per_n, std::size_t n);
 
 // A study's parameters: the S1 config every setting starts from (`base`,
 // with the study's defaults) and the sweep. JSON form (to_json /
 // study_config_from_json) FLAT: S1's keys at the top level exactly as
 // early_stopping_config_from_json reads them (without the swept key), plus
 //   "sweep": {"study": "capacity", "values": [...], "kl_threshold": 0.1,
-//             "fixed_tau": 500 | null, "tau_unit": "per_feature", "max_parallel": 0}
+//             "fixed_tau": 500 | null, "tau_unit": "per_feature", "max_parallel": 0,
+//             "m_per_n": null | c (sample-size: model.m = round(c n) per setting)}
 struct StudyConfig {
   StudyKind kind = StudyKind::modes_shift;
   EarlyStoppingConfig base;
@@ -224,6 +231,9 @@ struct StudyCallbacks {
   // As setting k enters a phase of run_early_stopping (early_stopping.hpp's
   // names). Called concurrently for different settings: must be thread-safe.
   std::function<void(std::size_t setting, std::string_view phase)> on_phase;
+  // Fraction of setting k's current phase done (run_early_stopping's
+  // on_progress): from any thread, concurrently even for one setting.
+  std::function<void(std::size_t setting, double fraction)> on_phase_progress;
   // Once per finished setting, one call at a time, in finishing order.
   std::function<void(const StudySetting& finished)> on_setting;
   // Polled before each setting starts: true stops starting new settings

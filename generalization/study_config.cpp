@@ -98,6 +98,7 @@ void read_sweep(StudyKind kind, const Json& json, StudySweep& s) {
   r.read("fixed_tau", s.fixed_tau);
   r.read_named("tau_unit", s.tau_unit, parse_tau_unit);
   r.read("max_parallel", s.max_parallel);
+  r.read("m_per_n", s.m_per_n);
   r.finish();
 }
 
@@ -138,6 +139,10 @@ std::string_view study_label(StudyKind kind) {
   return "?";
 }
 
+std::size_t features_for(double m_per_n, std::size_t n) {
+  return std::max<std::size_t>(1, static_cast<std::size_t>(std::llround(m_per_n * static_cast<double>(n))));
+}
+
 std::string_view to_string(TauUnit unit) { return unit == TauUnit::per_feature ? "per_feature" : "absolute"; }
 
 EarlyStoppingConfig StudyConfig::setting(std::size_t k) const {
@@ -147,7 +152,10 @@ EarlyStoppingConfig StudyConfig::setting(std::size_t k) const {
   switch (kind) {
     case StudyKind::modes_shift: c.target.mu = value; break;
     case StudyKind::capacity: c.model.m = static_cast<std::size_t>(value); break;
-    case StudyKind::sample_size: c.n = static_cast<std::size_t>(value); break;
+    case StudyKind::sample_size:
+      c.n = static_cast<std::size_t>(value);
+      if (sweep.m_per_n) c.model.m = features_for(*sweep.m_per_n, c.n);
+      break;
   }
   if (sweep.fixed_tau) {
     const double tau = *sweep.fixed_tau * tau_scale(k);
@@ -160,7 +168,11 @@ EarlyStoppingConfig StudyConfig::setting(std::size_t k) const {
 
 double StudyConfig::tau_scale(std::size_t k) const {
   if (sweep.tau_unit == TauUnit::absolute) return 1.0;
-  return kind == StudyKind::capacity ? sweep.values.at(k) : static_cast<double>(base.model.m);
+  if (kind == StudyKind::capacity) return sweep.values.at(k);
+  if (kind == StudyKind::sample_size && sweep.m_per_n) {
+    return static_cast<double>(features_for(*sweep.m_per_n, static_cast<std::size_t>(sweep.values.at(k))));
+  }
+  return static_cast<double>(base.model.m);
 }
 
 std::string StudyConfig::setting_label(std::size_t k) const {
@@ -185,6 +197,12 @@ void StudyConfig::validate() const {
   }
   require(std::isfinite(sweep.kl_threshold) && sweep.kl_threshold > 0.0, "sweep.kl_threshold",
           "must be positive and finite, got " + config_number(sweep.kl_threshold));
+  if (sweep.m_per_n) {
+    require(kind == StudyKind::sample_size, "sweep.m_per_n",
+            "ties model.m to n: only for the sample-size study (must be null for " + std::string(to_string(kind)) + ")");
+    require(std::isfinite(*sweep.m_per_n) && *sweep.m_per_n > 0.0, "sweep.m_per_n",
+            "must be positive and finite (or null), got " + config_number(*sweep.m_per_n));
+  }
   if (sweep.fixed_tau) {
     require(std::isfinite(*sweep.fixed_tau) && *sweep.fixed_tau > 0.0, "sweep.fixed_tau",
             "must be positive and finite (or null), got " + config_number(*sweep.fixed_tau));
@@ -211,13 +229,16 @@ nlohmann::ordered_json to_json(const StudyConfig& config) {
   nlohmann::ordered_json* node = &j;
   for (std::size_t i = 0; i + 1 < path.size(); ++i) node = &(*node)[path[i]];
   node->erase(path.back());
+  if (config.sweep.m_per_n) j["model"].erase("m");  // each setting's m is m_per_n * n
   j["sweep"] = {{"study", to_string(config.kind)},
                 {"values", config.sweep.values},
                 {"kl_threshold", config.sweep.kl_threshold},
                 {"fixed_tau", config.sweep.fixed_tau ? nlohmann::ordered_json(*config.sweep.fixed_tau)
                                                      : nlohmann::ordered_json(nullptr)},
                 {"tau_unit", to_string(config.sweep.tau_unit)},
-                {"max_parallel", config.sweep.max_parallel}};
+                {"max_parallel", config.sweep.max_parallel},
+                {"m_per_n", config.sweep.m_per_n ? nlohmann::ordered_json(*config.sweep.m_per_n)
+                                                 : nlohmann::ordered_json(nullptr)}};
   return j;
 }
 
@@ -238,6 +259,9 @@ StudyConfig study_config_from_json(StudyKind kind, const nlohmann::json& json) {
     } else {
       detail::merge_into(base[it.key()], it.value());
     }
+  }
+  if (c.sweep.m_per_n && json.contains("model") && json["model"].is_object() && json["model"].contains("m")) {
+    throw InvalidArgument("model.m", "set by sweep.m_per_n (m = round(m_per_n * n) per setting); remove one of them");
   }
   c.base = early_stopping_config_from_json(base);
   return c;

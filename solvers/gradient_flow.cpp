@@ -44,19 +44,21 @@ Matrix rotate_back(const Matrix& B, const Matrix& Q) {
 }  // namespace
 
 GradientFlow::GradientFlow(const QuadraticLoss& train, Matrix A0, GradientFlowOptions options)
-    : train_(train), options_(options), A0_(std::move(A0)) {
-  const std::size_t m = train_.G.rows();
+    : train_L0_(train.L0), options_(options), A0_(std::move(A0)) {
+  // G_n is read here only (its eigendecomposition): not kept, so that the
+  // caller can free it (at m = 16384 every m x m matrix is 2 GiB).
+  const std::size_t m = train.G.rows();
   require(m > 0, "G", "must be non-empty");
-  require(train_.C.cols() > 0, "C", "dimension d must be positive");
-  const std::size_t d = train_.C.cols();
-  require_loss(train_, m, d, "");
+  require(train.C.cols() > 0, "C", "dimension d must be positive");
+  const std::size_t d = train.C.cols();
+  require_loss(train, m, d, "");
   require(std::isfinite(options_.eigen_floor) && options_.eigen_floor >= 0.0 && options_.eigen_floor < 1.0,
           "eigen_floor", "must be in [0, 1), got " + std::to_string(options_.eigen_floor));
   if (A0_.empty()) A0_ = Matrix(d, m);
   require_shape(A0_, d, m, "A0");
   require_finite(A0_.flat(), "A0");
 
-  eigen_ = symmetric_eigen(train_.G);
+  eigen_ = symmetric_eigen(train.G);
   const double lambda_max = std::max(0.0, eigen_.values.back());
   // G is a Gram matrix, PSD up to rounding (dsyevd's backward error is about
   // m eps ||G||): clip that noise to 0. A clearly negative eigenvalue means G is
@@ -76,7 +78,7 @@ GradientFlow::GradientFlow(const QuadraticLoss& train, Matrix A0, GradientFlowOp
   // R = (1/m) C^T Q: C is m x d, read transposed.
   R_ = Matrix(d, m);
   cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, as_int(d), as_int(m), as_int(m), 1.0 / static_cast<double>(m),
-              train_.C.data(), as_int(d), Q.data(), as_int(m), 0.0, R_.data(), as_int(m));
+              train.C.data(), as_int(d), Q.data(), as_int(m), 0.0, R_.data(), as_int(m));
 }
 
 std::size_t GradientFlow::num_features() const { return kappa_.size(); }
@@ -115,7 +117,7 @@ double GradientFlow::train_loss(double tau) const {
   for (std::size_t l = 0; l < d; ++l) {
     for (std::size_t j = 0; j < m; ++j) sum += B(l, j) * (0.5 * kappa_[j] * B(l, j) - R_(l, j));
   }
-  return sum + train_.L0;
+  return sum + train_L0_;
 }
 
 ProjectedLoss GradientFlow::project(const QuadraticLoss& other) const {
@@ -123,11 +125,17 @@ ProjectedLoss GradientFlow::project(const QuadraticLoss& other) const {
   require_loss(other, m, d, "other.");
   const Matrix& Q = eigen_.vectors;
   ProjectedLoss p{Matrix(m, m), Matrix(m, d), other.L0};
-  Matrix GQ(m, m);
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, as_int(m), as_int(m), as_int(m), 1.0, other.G.data(),
-              as_int(m), Q.data(), as_int(m), 0.0, GQ.data(), as_int(m));
-  cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, as_int(m), as_int(m), as_int(m), 1.0, Q.data(), as_int(m),
-              GQ.data(), as_int(m), 0.0, p.G_tilde.data(), as_int(m));
+  // Q^T (G Q) a block of columns at a time: the work space is m x 1024
+  // instead of a third m x m matrix (2 GiB at m = 16384); dgemm is as fast.
+  constexpr std::size_t block = 1024;
+  Matrix GQ(m, std::min(block, m));
+  for (std::size_t c0 = 0; c0 < m; c0 += block) {
+    const std::size_t width = std::min(block, m - c0);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, as_int(m), as_int(width), as_int(m), 1.0, other.G.data(),
+                as_int(m), Q.data() + c0, as_int(m), 0.0, GQ.data(), as_int(GQ.cols()));
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, as_int(m), as_int(width), as_int(m), 1.0, Q.data(), as_int(m),
+                GQ.data(), as_int(GQ.cols()), 0.0, p.G_tilde.data() + c0, as_int(m));
+  }
   cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, as_int(m), as_int(d), as_int(m), 1.0, Q.data(), as_int(m),
               other.C.data(), as_int(d), 0.0, p.C_tilde.data(), as_int(d));
   return p;

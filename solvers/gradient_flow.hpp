@@ -94,7 +94,7 @@ class GradientFlow {
     return sum;
   }
 
-  QuadraticLoss train_;
+  double train_L0_ = 0.0;  // L_{0,n}
   GradientFlowOptions options_;
   Matrix A0_;
   SymmetricEigen eigen_;

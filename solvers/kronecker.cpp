@@ -8,6 +8,7 @@
 #include <limits>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include "gengap/kernels/blas_runtime.hpp"
 #include "gengap/kernels/error.hpp"
@@ -16,6 +17,29 @@ namespace gengap {
 namespace {
 
 int as_int(std::size_t n) { return static_cast<int>(n); }
+
+// Transposes of an n x n matrix, in tiles that fit in L1 on both sides.
+constexpr std::size_t transpose_tile = 32;
+
+void transpose_into(const double* in, std::size_t n, double* out) {
+  for (std::size_t i0 = 0; i0 < n; i0 += transpose_tile) {
+    for (std::size_t j0 = 0; j0 < n; j0 += transpose_tile) {
+      const std::size_t i1 = std::min(n, i0 + transpose_tile), j1 = std::min(n, j0 + transpose_tile);
+      for (std::size_t i = i0; i < i1; ++i)
+        for (std::size_t j = j0; j < j1; ++j) out[j * n + i] = in[i * n + j];
+    }
+  }
+}
+
+void transpose_in_place(double* a, std::size_t n) {
+  for (std::size_t i0 = 0; i0 < n; i0 += transpose_tile) {
+    for (std::size_t j0 = i0; j0 < n; j0 += transpose_tile) {
+      const std::size_t i1 = std::min(n, i0 + transpose_tile), j1 = std::min(n, j0 + transpose_tile);
+      for (std::size_t i = i0; i < i1; ++i)
+        for (std::size_t j = std::max(j0, i + 1); j < j1; ++j) std::swap(a[i * n + j], a[j * n + i]);
+    }
+  }
+}
 
 // Square, non-empty, finite and symmetric to rounding: `field` names the culprit.
 // Symmetry is checked because apply() uses both triangles while the eigen-
@@ -77,16 +101,21 @@ SymmetricEigen symmetric_eigen(MatrixView symmetric) {
   require_finite(symmetric.flat(), "matrix");
   const std::size_t n = symmetric.rows;
   warn_if_slow_blas();
-  SymmetricEigen result{std::vector<double>(n), Matrix(n, n, std::vector<double>(symmetric.data,
-                                                                                 symmetric.data + n * n))};
+  // LAPACKE's row-major interface would copy the matrix into a transposed
+  // buffer and back (an extra m x m matrix: 2 GiB at m = 16384). The transposed
+  // copy is made here instead, into the output, and dsyevd runs column-major on
+  // it: the very call LAPACKE makes, so the same bits, one matrix less.
+  SymmetricEigen result{std::vector<double>(n), Matrix(n, n)};
+  transpose_into(symmetric.data, n, result.vectors.data());
   // Divide and conquer: the fastest LAPACK driver when all eigenvectors are
   // wanted; it runs on OpenBLAS's own threads (the caller's setting).
-  const lapack_int info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'L', static_cast<lapack_int>(n),
+  const lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', static_cast<lapack_int>(n),
                                          result.vectors.data(), static_cast<lapack_int>(n), result.values.data());
   if (info != 0) {
     throw NumericalError("symmetric_eigen: LAPACKE_dsyevd failed (info = " + std::to_string(info) + ", n = " +
                          std::to_string(n) + (info > 0 ? "): the algorithm did not converge" : "): bad argument"));
   }
+  transpose_in_place(result.vectors.data(), n);  // column-major eigenvectors -> row-major Q
   return result;
 }
 

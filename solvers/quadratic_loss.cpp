@@ -197,6 +197,7 @@ QuadraticLoss gram_matrices(const RandomFeatures& rf, const DesignPoints& points
           }
         },
         tbb::simple_partitioner{});
+    if (options.on_progress) options.on_progress(static_cast<double>(first + rows) / static_cast<double>(N));
   }
 
   double* G = loss.G.data();

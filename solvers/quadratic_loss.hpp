@@ -13,6 +13,7 @@
 // point order. Nothing depends on the thread count, so results are bitwise
 // identical whatever it is.
 #include <cstddef>
+#include <functional>
 
 #include "gengap/kernels/matrix.hpp"
 #include "gengap/kernels/random_features.hpp"
@@ -37,6 +38,10 @@ struct QuadraticLoss {
 
 struct GramOptions {
   std::size_t tile_rows = 1024;  // points per tile (features: tile_rows x m doubles per tile)
+  // Called with the fraction of the points accumulated after each round of
+  // tiles, from the calling thread (progress for m in the thousands, where
+  // one Gram matrix takes minutes); empty: not called.
+  std::function<void(double)> on_progress;
 };
 
 // Accumulates (G, C, L_0) of the loss defined by `points` under the random features `rf`.

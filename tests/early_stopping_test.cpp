@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -476,6 +478,43 @@ TEST(EarlyStopping, ReportsEveryPhaseOnceAndTimesIt) {
   EXPECT_FALSE(off.summary.kl_available);
   EXPECT_TRUE(off.densities.empty());
   for (const KlRow& row : off.kl) EXPECT_FALSE(row.evaluated);
+}
+
+TEST(EarlyStopping, ReportsProgressWithinTheGramAndKlPhases) {
+  EarlyStoppingConfig c = small_config();
+  c.tau.points = 5;
+  c.tau.saved = 3;
+  c.kl.test_points = 50;
+  std::mutex mutex;
+  std::string phase;
+  std::map<std::string, std::vector<double>> fractions;  // per phase, in arrival order
+  run_early_stopping(
+      c,
+      [&](std::string_view p) {
+        const std::lock_guard lock(mutex);
+        phase = p;
+      },
+      [&](double f) {
+        const std::lock_guard lock(mutex);
+        fractions[phase].push_back(f);
+      });
+  // The Gram rounds come in order from one thread and end at exactly 1; each
+  // KL tau reports once (from worker threads, any order), the last one 1.
+  for (const char* gram : {"gram_train", "gram_population"}) {
+    const std::vector<double>& f = fractions[gram];
+    ASSERT_FALSE(f.empty()) << gram;
+    EXPECT_TRUE(std::is_sorted(f.begin(), f.end())) << gram;
+    EXPECT_GT(f.front(), 0.0) << gram;
+    EXPECT_EQ(f.back(), 1.0) << gram;
+  }
+  for (const char* kl : {"kl_quadrature", "kl_ode"}) {
+    std::vector<double> f = fractions[kl];
+    ASSERT_FALSE(f.empty()) << kl;
+    std::sort(f.begin(), f.end());
+    EXPECT_EQ(f.back(), 1.0) << kl;
+    EXPECT_EQ(std::adjacent_find(f.begin(), f.end()), f.end()) << kl << ": a tau counted twice";
+  }
+  EXPECT_FALSE(fractions.contains("eigendecomposition"));  // dsyevd cannot tell
 }
 
 TEST(EarlyStopping, RejectsBadConfigBeforeComputing) {

@@ -6,7 +6,10 @@
 
 #include "test_support.hpp"
 
+#include <lapacke.h>
+
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -128,6 +131,26 @@ TEST(SymmetricEigen_ReconstructsMatrix, OrthonormalAscendingAndExact) {
   // A backward-stable eigensolver: residuals of order n eps ||M||; 40 n eps as margin.
   EXPECT_LT(max_abs_diff(back.flat(), M.flat()), 40 * 40 * eps * max_abs(M.flat()));
   EXPECT_LT(max_abs_diff(QtQ.flat(), I.flat()), 40 * 40 * eps);
+}
+
+TEST(SymmetricEigen_ColumnMajorCall, SameBitsAsLapackeRowMajor) {
+  // symmetric_eigen transposes itself and calls dsyevd column-major (one m x m
+  // copy less than LAPACKE's row-major path): the same LAPACK call on the same
+  // numbers, so the same bits. n = 77 is not a multiple of the 32-wide
+  // transpose tiles; the upper triangle holds garbage that must not be read.
+  const std::size_t n = 77;
+  Matrix M = random_spd(n, 11, -2.0);
+  Matrix lower_only = M;
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = i + 1; j < n; ++j) lower_only(i, j) = 1e300;
+  const SymmetricEigen e = symmetric_eigen(lower_only);
+  std::vector<double> values(n);
+  Matrix vectors = M;
+  ASSERT_EQ(LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'L', static_cast<lapack_int>(n), vectors.data(),
+                           static_cast<lapack_int>(n), values.data()),
+            0);
+  EXPECT_EQ(std::memcmp(e.values.data(), values.data(), n * sizeof(double)), 0);
+  EXPECT_EQ(std::memcmp(e.vectors.data(), vectors.data(), n * n * sizeof(double)), 0);
 }
 
 TEST(SymmetricEigen_KnownSpectrum, TridiagonalLaplacian) {

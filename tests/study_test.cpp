@@ -176,6 +176,44 @@ TEST(StudyConfig, SettingCarriesTheValueAndTheFixedTau) {
   EXPECT_EQ(sample.setting(1).n, 240u);
 }
 
+TEST(StudyConfig, SampleSizeCanTieTheFeaturesToN) {
+  using nlohmann::json;
+  StudyConfig c = small_study(StudyKind::sample_size, {60, 241});
+  c.sweep.m_per_n = 0.5;
+  c.sweep.fixed_tau = 10.0;
+  EXPECT_EQ(c.setting(0).model.m, 30u);
+  EXPECT_EQ(c.setting(1).model.m, 121u);  // round(120.5) = 121: llround rounds half away from zero
+  EXPECT_EQ(c.tau_scale(1), 121.0);       // per feature: the setting's own m
+  EXPECT_EQ(c.setting(1).tau.include, (std::vector<double>{10.0 * 121}));
+  EXPECT_EQ(features_for(1e-3, 60), 1u);  // never zero features
+  c.validate();
+
+  // model.m is not in the JSON form (each setting has its own) and round-trips.
+  const nlohmann::ordered_json j = to_json(c);
+  EXPECT_FALSE(j["model"].contains("m"));
+  EXPECT_EQ(j["sweep"]["m_per_n"], 0.5);
+  const StudyConfig back = study_config_from_json(StudyKind::sample_size, json::parse(j.dump()));
+  EXPECT_EQ(back.sweep.m_per_n, 0.5);
+  EXPECT_EQ(to_json(back), j);
+  EXPECT_FALSE(default_study_config(StudyKind::sample_size).sweep.m_per_n.has_value());
+
+  EXPECT_TRUE(starts_with(error_of(StudyKind::sample_size, {{"model", {{"m", 64}}}, {"sweep", {{"m_per_n", 1}}}}),
+                          "model.m: set by sweep.m_per_n"));
+  const auto invalid = [](StudyKind kind, double m_per_n) {
+    StudyConfig bad = default_study_config(kind);
+    bad.sweep.m_per_n = m_per_n;
+    try {
+      bad.validate();
+    } catch (const InvalidArgument& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_TRUE(starts_with(invalid(StudyKind::sample_size, -1.0), "sweep.m_per_n: must be positive"));
+  EXPECT_TRUE(starts_with(invalid(StudyKind::sample_size, std::nan("")), "sweep.m_per_n: must be positive"));
+  EXPECT_TRUE(starts_with(invalid(StudyKind::capacity, 1.0), "sweep.m_per_n: ties model.m to n: only for the sample-size"));
+}
+
 // Checks every setting of a finished study against its own S1 result.
 void expect_consistent(const StudyResult& r) {
   const StudyConfig& c = r.config;
