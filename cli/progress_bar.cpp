@@ -132,10 +132,14 @@ void ProgressBar::advance(double work, std::string_view note) {
   }
   const std::lock_guard lock(mutex_);
   done_ += work;
+  // A log gets a new note (a setting entering its next phase) at once: the
+  // phase after it may be silent for many minutes (dsyevd at m = 16384), and a
+  // rate-limited note would stay unwritten all that time.
+  const bool new_note_in_log = !interactive_ && !note.empty() && note != note_;
   if (!note.empty()) note_ = note;
   if (finished_ || !options_.enabled) return;
   const double t = now();
-  if (t - last_draw_ < min_interval_) return;
+  if (t - last_draw_ < min_interval_ && !new_note_in_log) return;
   last_draw_ = t;
   draw(format_line(label_, done_, total_, t - start_, note_, options_.bar_width), false);
 }

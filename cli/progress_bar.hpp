@@ -8,7 +8,8 @@
 // most every min_interval_seconds (default 0.2 s), blanking what a longer
 // previous line left behind and truncating to the terminal's width; other
 // streams (log files, pipes) get a plain line at most every
-// min_interval_seconds (default 10 s), never one per update. finish() writes
+// min_interval_seconds (default 10 s), never one per update, except that a
+// new note (a phase change) is written at once. finish() writes
 // the final line "label [####] 100% done in 2m35s  note" (the percentage
 // reached if less). advance() may be called from many threads at once.
 #include <cstddef>

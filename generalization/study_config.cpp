@@ -69,7 +69,7 @@ StudySweep sweep_defaults(StudyKind kind) {
     case StudyKind::modes_shift: s.values = {1, 2, 3, 4, 5, 6, 8}; break;
     case StudyKind::capacity:
       for (double m = 16; m <= 4096; m *= 2) s.values.push_back(m);
-      s.fixed_tau = 500.0;
+      s.fixed_tau = 1e5;
       break;
     case StudyKind::sample_size:
       for (double n = 125; n <= 64000; n *= 2) s.values.push_back(n);

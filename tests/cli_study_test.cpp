@@ -147,8 +147,8 @@ TEST_F(CliStudy, WritesACompleteConsistentFolder) {
   EXPECT_TRUE(fs::exists(out / "settings" / "1_model.m=16" / "config.json"));
   const auto s1 = nlohmann::json::parse(read(out / "settings" / "1_model.m=16" / "config.json"));
   EXPECT_EQ(s1["config"]["model"]["m"], 16);
-  // The fixed tau (500 per feature) is in the setting's grid.
-  EXPECT_EQ(s1["config"]["tau"]["include"], nlohmann::json::parse("[8000.0]"));
+  // The fixed tau (1e5 per feature) is in the setting's grid.
+  EXPECT_EQ(s1["config"]["tau"]["include"], nlohmann::json::parse("[1600000.0]"));
   if (gnuplot_available()) {
     for (const char* png : {"kl.png", "densities.png", "fits.png"}) EXPECT_TRUE(fs::exists(out / "plots" / png)) << png;
   }

@@ -113,24 +113,26 @@ TEST_F(ProgressBarOutput, NonInteractiveLinesAreRateLimited) {
   EXPECT_EQ(written(), "");  // nothing at the start: a log gets lines only as time passes
   for (int k = 0; k < 4; ++k) {
     now_ += 2.0;
-    bar.advance(1.0, "a");  // 2, 4, 6, 8 s: all within the interval
+    bar.advance(1.0, "a");  // 2 s: a new note, written at once; 4, 6, 8 s: the same note, within the interval
   }
-  EXPECT_EQ(written(), "");
-  now_ += 2.0;
-  bar.advance(1.0, "b");  // 10 s since the start: one line
+  const std::string first = "S [----] 10% 2s elapsed, ETA 18s  a\n";
+  EXPECT_EQ(written(), first);
+  now_ += 1.0;
+  bar.advance(0.5);
+  bar.advance(0.5, "b");  // 9 s: within the interval, but a new note
   now_ += 9.0;
   bar.advance(1.0);  // 9 s since that line: none
-  EXPECT_EQ(written(), "S [##--] 50% 10s elapsed, ETA 10s  b\n");
+  EXPECT_EQ(written(), first + "S [##--] 50% 9s elapsed, ETA 9s  b\n");
   now_ += 1.0;
   bar.advance(1.0);  // 10 s since the line, note kept
   now_ += 5.0;
   bar.finish("end");
   bar.finish("again");  // once only
   bar.advance(1.0);      // after the end: counted, not drawn
-  EXPECT_EQ(written(),
-            "S [##--] 50% 10s elapsed, ETA 10s  b\n"
-            "S [##--] 70% 20s elapsed, ETA 9s  b\n"
-            "S [##--] 70% done in 25s  end\n");
+  EXPECT_EQ(written(), first +
+                           "S [##--] 50% 9s elapsed, ETA 9s  b\n"
+                           "S [##--] 70% 19s elapsed, ETA 8s  b\n"
+                           "S [##--] 70% done in 24s  end\n");
   EXPECT_EQ(bar.done(), 8.0);
 }
 

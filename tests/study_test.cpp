@@ -80,7 +80,7 @@ TEST(StudyConfig, DefaultsAreStudiesS2ToS4) {
   const StudyConfig capacity = default_study_config(StudyKind::capacity);
   EXPECT_EQ(capacity.sweep.values, (std::vector<double>{16, 32, 64, 128, 256, 512, 1024, 2048, 4096}));
   EXPECT_EQ(capacity.sweep.kl_threshold, 0.1);
-  EXPECT_EQ(capacity.sweep.fixed_tau, 500.0);
+  EXPECT_EQ(capacity.sweep.fixed_tau, 1e5);
   EXPECT_EQ(capacity.sweep.tau_unit, TauUnit::per_feature);
   EXPECT_EQ(capacity.base.n, 1000u);
 
