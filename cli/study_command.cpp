@@ -175,7 +175,7 @@ void print_header(const StudyConfig& c, int threads, std::size_t in_flight) {
   };
   add("target.mu", format_number(b.target.mu, "%g"));
   add("n", std::to_string(b.n));
-  add("model.m", std::to_string(b.model.m));
+  add("model.m", c.sweep.m_per_n ? "round(" + format_number(*c.sweep.m_per_n, "%g") + " n)" : std::to_string(b.model.m));
   const std::string train_loss = b.train_loss.method == TrainLossMethod::monte_carlo
                                      ? "K=" + std::to_string(b.train_loss.draws_per_sample)
                                      : "train quadrature " + std::to_string(b.train_loss.time_nodes) + "x" +

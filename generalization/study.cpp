@@ -281,13 +281,15 @@ StudySummary summarize_study(const StudyConfig& config, std::span<const StudySet
 }
 
 std::vector<std::pair<std::string, double>> estimated_phase_costs(const EarlyStoppingConfig& c) {
-  // Core-seconds, from the phase timings of S1 runs (m = 16..4096, n = 1000
-  // and 16000): a Gram row costs ~m^2 multiply-adds (2.2e-11 s each), the
-  // eigendecomposition ~m^3 (7e-11 s) and the projection ~m^3 (2.3e-11 s). An
-  // ODE evaluation at one point costs a fixed part plus the m features, and
-  // the evaluations per point grow with m (the learned density gets spikier):
-  // ~0.75 us x (256 + m)(1 + m/4096) / 1600, with ~2e6 evaluations per
-  // quadrature tau and ~800 per test point and tau.
+  // Core-seconds, from the phase timings of S1 and S3 runs (m = 16..16384,
+  // n = 1000 and 16000): a Gram row costs ~m^2 multiply-adds (2.2e-11 s each);
+  // the eigendecomposition ~m^3 at 7e-11 s up to m ~ 4096, slower beyond
+  // (dsytrd's matrix-vector half is memory-bound: 2.1e-10 at m = 8192, 2.6e-10
+  // at 16384, single-threaded BLAS); the projection 4 m^3 flops (5.6e-11 s per
+  // m^3). An ODE evaluation at one point costs a fixed part plus the m
+  // features, ~0.75 us x (256 + m) / 1600, with ~2e6 evaluations per
+  // quadrature tau and ~800 per test point and tau (relu kink pass: the
+  // evaluations per point hardly grow with m).
   const double m = static_cast<double>(c.model.m);
   const double n = static_cast<double>(c.n);
   const double m2 = m * m, m3 = m2 * m;
@@ -295,9 +297,10 @@ std::vector<std::pair<std::string, double>> estimated_phase_costs(const EarlySto
   const double train_rows = c.train_loss.method == TrainLossMethod::monte_carlo
                                 ? n * static_cast<double>(c.train_loss.draws_per_sample)
                                 : n * static_cast<double>(c.train_loss.time_nodes * c.train_loss.noise_nodes);
-  // A population quadrature row (time node x space node) costs ~3 training rows (measured).
-  const double quadrature_rows =
-      3.0 * static_cast<double>(c.population_loss.time_nodes * c.population_loss.space_nodes);
+  // A population quadrature row (time node x space node) costs ~3 training
+  // rows at m = 1024 (its features dominate), ~1 at m = 16384 (the syrk does).
+  const double quadrature_rows = (1.0 + 2048.0 / (m + 1024.0)) *
+                                 static_cast<double>(c.population_loss.time_nodes * c.population_loss.space_nodes);
   const double population_rows = c.population_loss.method == PopulationLossMethod::quadrature
                                      ? quadrature_rows
                                      : static_cast<double>(c.population_loss.samples);
@@ -306,11 +309,11 @@ std::vector<std::pair<std::string, double>> estimated_phase_costs(const EarlySto
   if (c.bounds.enabled) {
     // A second training Gram matrix (the Monte Carlo error), the J_SM design's Gram and its projection.
     if (c.bounds.monte_carlo_error && c.train_loss.method == TrainLossMethod::monte_carlo) bounds += gram_train;
-    if (c.bounds.score_matching) bounds += gram_row * quadrature_rows * m2 + 2.3e-11 * m3;
+    if (c.bounds.score_matching) bounds += gram_row * quadrature_rows * m2 + 5.6e-11 * m3;
   }
   const double quadrature_taus = static_cast<double>(c.kl_quadrature_indices().size() + c.tau.include.size());
   const double ode_taus = static_cast<double>(c.kl_ode_indices().size() + c.tau.include.size());
-  const double per_evaluation = 7.5e-7 * (256.0 + m) * (1.0 + m / 4096.0) / 1600.0;
+  const double per_evaluation = 7.5e-7 * (256.0 + m) / 1600.0;
   // The quadrature window spans p_0's modes at +-mu and ~4 standard deviations
   // beyond them: its nodes grow with 2 mu + 8 sd (14 at S1's mu = 3, sd = 1).
   const double window = (2.0 * std::abs(c.target.mu) + 8.0 * std::sqrt(c.target.variance)) / 14.0;
@@ -320,9 +323,9 @@ std::vector<std::pair<std::string, double>> estimated_phase_costs(const EarlySto
   return {{"training_set", 1e-7 * n},
           {"features", 1e-6 * m},
           {"gram_train", gram_train},
-          {"eigendecomposition", 7e-11 * m3},
+          {"eigendecomposition", 7e-11 * std::min(4.0, 1.0 + m / 4096.0) * m3},
           {"gram_population", gram_row * population_rows * m2},
-          {"projection", 2.3e-11 * m3},
+          {"projection", 5.6e-11 * m3},
           {"curves", 1e-8 * m * static_cast<double>(c.grid_points())},
           {"bounds", bounds},
           {"kl_setup", 1e-3},

@@ -30,13 +30,13 @@
 // curves.csv and the per-setting results always hold gengap's tau.
 //
 // Defaults (STUDIES.md's values; the rest as S1) and their cost on 2 cores.
-// An S1 setting at its defaults takes ~60-70 s, almost all of it the KL; the
-// KL per setting grows ~(256 + m)(1 + m/4096) (the cost of one ODE evaluation
-// and, late in training, the evaluations per point), the Gram matrices ~n K m^2.
+// An S1 setting at its defaults takes ~35 s, two thirds of it the KL; the KL
+// per setting grows ~(256 + m) (the cost of one ODE evaluation), the Gram
+// matrices ~n K m^2, the eigendecomposition ~m^3 (at m = 16384: 24 min, 19 min
+// and 4 min for G_n, dsyevd and the population G; 53 min for the setting).
 //   modes-shift  kl.tau_stride = 2, kl.ode_tau_stride = 6: the KL at ~34 taus
-//                by quadrature and ~16 by the ODE instead of 60 and ~23 (at
-//                S1's values the 7 settings took 17.5 min: the quadrature's
-//                window and nodes grow with mu, mu = 5, 6 cost ~2x mu = 3);
+//                by quadrature and ~16 by the ODE instead of 60 and ~23 (the
+//                quadrature's window and nodes grow with mu);
 //                bounds.enabled = false (not reported by the study).
 //   capacity     the same KL strides (m = 4096 alone costs ~16x S1's Gram
 //                matrices and ~6x its KL); bounds.enabled = false (at m = 4096
