@@ -60,7 +60,7 @@ Figure study_density_figure(const StudyConfig& config, std::span<const StudySett
     const char* pattern =
         config.sweep.tau_unit == TauUnit::per_feature ? ": tau*/m = %.3g, KL = %.3g" : ": tau* = %.3g, KL = %.3g";
     PlotPanel panel{config.setting_label(s.summary.index) + format(pattern, d.tau / s.summary.tau_scale, s.summary.kl_best),
-                    std::string("x"), std::string("density"), false, false, {}};
+                    std::string("x"), std::string("density"), false, false, false, {}};
     panel.series.push_back({"target p_0", d.x, d.p0, {}, SeriesStyle::lines});
     panel.series.push_back({"learned p_theta", d.x, d.p_theta, {}, SeriesStyle::lines});
     figure.panels.push_back(std::move(panel));
