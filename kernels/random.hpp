@@ -30,6 +30,7 @@ inline constexpr std::uint64_t population_noise = 13; // eps of the Monte Carlo 
 inline constexpr std::uint64_t sgd_time = 14;         // fresh t of each SGD/Adam step
 inline constexpr std::uint64_t sgd_noise = 15;        // fresh eps of each SGD/Adam step
 inline constexpr std::uint64_t second_draws_noise = 16;  // eps of the independent re-draws (with second_draws for t)
+inline constexpr std::uint64_t bound_noise = 17;      // z of the diffusion-time bound's score-norm statistic
 }  // namespace streams
 
 class CounterRng {
