@@ -180,13 +180,14 @@ void print_header(const StudyConfig& c, int threads, std::size_t in_flight) {
                                      ? "K=" + std::to_string(b.train_loss.draws_per_sample)
                                      : "train quadrature " + std::to_string(b.train_loss.time_nodes) + "x" +
                                            std::to_string(b.train_loss.noise_nodes);
-  std::printf("gengap study %s (%s): %s in %s; %s, %s/%s, %s T=%g t_min=%g, %s, seed=%llu, %d threads, %zu settings at "
-              "once\n",
+  std::string schedule = std::string(to_string(b.schedule.kind));
+  if (c.kind != StudyKind::diffusion_time) schedule += " T=" + format_number(b.schedule.T, "%g");  // else swept
+  schedule += " t_min=" + format_number(b.schedule.t_min, "%g");
+  std::printf("gengap study %s (%s): %s in %s; %s, %s/%s, %s, %s, seed=%llu, %d threads, %zu settings at once\n",
               std::string(to_string(c.kind)).c_str(), std::string(study_label(c.kind)).c_str(), key.c_str(),
               values_text(c).c_str(), base.c_str(), std::string(to_string(b.model.activation)).c_str(),
-              std::string(to_string(b.model.embedding)).c_str(), std::string(to_string(b.schedule.kind)).c_str(),
-              b.schedule.T, b.schedule.t_min, train_loss.c_str(), static_cast<unsigned long long>(b.seed), threads,
-              in_flight);
+              std::string(to_string(b.model.embedding)).c_str(), schedule.c_str(), train_loss.c_str(),
+              static_cast<unsigned long long>(b.seed), threads, in_flight);
 }
 
 // The per-setting table: columns depend on the study (fixed tau, threshold).
@@ -218,6 +219,34 @@ void print_table(const StudyConfig& c, const std::vector<StudySetting>& finished
   }
 }
 
+// Diffusion-time: the bound's terms per T, then the minimisers.
+void print_bound_table(const StudyConfig& c, const std::vector<StudySetting>& finished, const StudySummary& summary) {
+  if (c.kind != StudyKind::diffusion_time) return;
+  std::printf("  bound terms (R = %g; model at the fixed tau, then at tau*):\n", c.sweep.bound_R.value_or(0.0));
+  std::printf("  %-8s %11s %11s %11s %11s %11s %11s %11s %11s\n", "T", "KL(pT||pi)", "data-only", "I_T", "encoder",
+              "generator", "L_n", "bound", "bound(tau*)");
+  for (const StudySetting& s : finished) {
+    const StudySettingSummary& r = s.summary;
+    std::printf("  %-8s %11s %11s %11s %11s %11s %11s %11s %11s\n", format_number(r.value, "%g").c_str(),
+                format_number(r.prior_kl, "%.4g").c_str(), format_number(r.prior_kl_data, "%.4g").c_str(),
+                format_number(r.information, "%.4g").c_str(), format_number(r.encoder_term, "%.4g").c_str(),
+                format_number(r.generator_term_fixed, "%.4g").c_str(), format_number(r.train_loss_fixed, "%.4g").c_str(),
+                format_number(r.bound_fixed, "%.5g").c_str(), format_number(r.bound_best, "%.5g").c_str());
+  }
+  std::printf("  minimisers over T (grid point; refined by a parabola in log T):\n");
+  for (const StudyMinimizer& m : summary.minimizers) {
+    if (m.minimum) {
+      std::printf("    %s: T = %g (refined %.3g%s), value %.5g\n", m.description.c_str(), c.sweep.values.at(m.setting),
+                  m.minimum->x, m.minimum->interior ? "" : ", at an end of the grid", m.minimum->value);
+    } else {
+      std::printf("    %s: none (%s)\n", m.description.c_str(), m.skipped.c_str());
+    }
+  }
+  const auto agreement = [](const std::optional<bool>& b) { return !b ? "unknown" : *b ? "agree" : "differ"; };
+  std::printf("  argmin_T bound vs argmin_T measured KL: %s at the fixed tau, %s at tau*\n",
+              agreement(summary.argmin_agrees_fixed), agreement(summary.argmin_agrees_best));
+}
+
 void print_fits(const StudySummary& summary) {
   if (summary.fits.empty()) return;
   std::printf("  rates (least squares on log-log):\n");
@@ -239,9 +268,10 @@ void print_fits(const StudySummary& summary) {
 std::shared_ptr<StudyCommandOptions> add_study_command(CLI::App& app) {
   auto options = std::make_shared<StudyCommandOptions>();
   CLI::App* study = app.add_subcommand(
-      "study", "Studies S2-S4: S1 swept over one parameter (modes-shift: target.mu, capacity: model.m, sample-size: n); "
+      "study", "Studies S2-S5: S1 swept over one parameter (modes-shift: target.mu, capacity: model.m, sample-size: n, "
+      "diffusion-time: schedule.T with seed 000's bound); "
       "S6 smoothing: empirical, smoothed and trained scores on a segment of training points");
-  study->add_option("name", options->study, "modes-shift | capacity | sample-size | smoothing")->required();
+  study->add_option("name", options->study, "modes-shift | capacity | sample-size | diffusion-time | smoothing")->required();
   study->add_option("--out", options->out, "Results folder (created if missing; default results/<name>)");
   add_config_options(*study, *options,
                      {"JSON config file (S2-S4: S1's keys plus \"sweep\"; smoothing: its keys; "
@@ -362,6 +392,7 @@ int study(const StudyCommandOptions& options) {
 
   print_header(config, threads, in_flight);
   print_table(config, folder.finished());
+  print_bound_table(config, folder.finished(), folder.summary());
   print_fits(folder.summary());
   std::printf("  time: %.1f s\n", result.seconds);
   std::printf("  results: %s (config.json, settings.csv, summary.npy, settings/<k>_%s=<value>/)\n",

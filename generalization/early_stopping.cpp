@@ -398,6 +398,12 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
   }
   r.summary = summarize(r, *flow);
   r.summary.kl_floor = floor;
+  // The included taus and tau* have a KL, so their weights are at hand:
+  // kept for callers that evaluate more at those times (the diffusion-time study).
+  if (r.summary.kl_available) {
+    r.kl_best_weights = kl_weights[r.summary.kl_best_index];
+    for (const std::size_t i : r.included_indices) r.included_weights.push_back(kl_weights[i]);
+  }
   if (r.summary.kl_available && r.summary.kl_source == "quadrature") {
     r.best_density = density_snapshot(r.summary.kl_best_index);
     // The modes at -|mu| and |mu| (mu = 0 is one mode: no shape to report).

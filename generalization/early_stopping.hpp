@@ -289,6 +289,8 @@ struct EarlyStoppingResult {
   std::vector<DensitySnapshot> densities;  // at the saved taus (quadrature only)
   std::optional<DensitySnapshot> best_density;  // at tau* (quadrature only)
   std::vector<std::size_t> included_indices;   // rows of tau.include in the grid, in tau.include's order
+  std::vector<Matrix> included_weights;        // A at those rows (same order; empty without a KL)
+  Matrix kl_best_weights;                      // A(tau*) (empty without a KL)
   BoundTerms bounds;                  // rows empty when bounds.enabled is false
   EarlyStoppingSummary summary;
   PhaseTimings timings;

@@ -60,6 +60,33 @@ double threshold_crossing(const EarlyStoppingResult& r, const KlEstimate& estima
   return nan;
 }
 
+// The diffusion-time bound of setting s's model at the fixed tau and at tau*
+// (their weights are in the result; the fixed tau is tau.include's).
+void add_diffusion_time_bound(const StudyConfig& config, const EarlyStoppingResult& r, StudySettingSummary& s) {
+  const EarlyStoppingConfig& c = r.config;
+  DiffusionTimeBoundOptions options;
+  options.R = config.sweep.bound_R.value_or(options.R);
+  options.seed = c.seed;
+  const DsmSetup setup = c.dsm_setup();
+  const std::optional<GaussianMixture> target = c.target_distribution();
+  const auto bound_at = [&](const Matrix& A, std::size_t row) {
+    return diffusion_time_bound(c.schedule, r.training_set, r.features, A, setup, r.loss_train.at(row), target, options);
+  };
+  const DiffusionTimeBound best = bound_at(r.kl_best_weights, s.tau_best_index);
+  s.prior_kl = best.prior_kl, s.prior_kl_error = best.prior_kl_error, s.prior_kl_data = best.prior_kl_data;
+  s.information = best.information, s.encoder_kl = best.encoder_kl, s.encoder_term = best.encoder_term;
+  s.diffusion_integral = best.diffusion_integral;
+  s.score_norm_best = best.score_norm, s.generator_term_best = best.generator_term;
+  s.train_loss_best = best.train_loss, s.bound_best = best.bound;
+  const auto at = std::find(c.tau.include.begin(), c.tau.include.end(), s.fixed_tau);
+  if (!config.sweep.fixed_tau || at == c.tau.include.end()) return;
+  const std::size_t k = static_cast<std::size_t>(at - c.tau.include.begin());
+  if (k >= r.included_weights.size()) return;
+  const DiffusionTimeBound fixed = bound_at(r.included_weights[k], r.included_indices.at(k));
+  s.score_norm_fixed = fixed.score_norm, s.generator_term_fixed = fixed.generator_term;
+  s.train_loss_fixed = fixed.train_loss, s.bound_fixed = fixed.bound;
+}
+
 }  // namespace
 
 const std::vector<std::string>& StudySettingSummary::columns() {
@@ -69,7 +96,10 @@ const std::vector<std::string>& StudySettingSummary::columns() {
       "kl_last",        "fixed_tau",      "kl_fixed_tau",      "kl_fixed_tau_error", "tau_threshold",
       "gap_best",       "ode_evaluations_min", "ode_evaluations_max", "quad_evaluations_min",
       "quad_evaluations_max", "mass_min", "mass_max",          "kl_evaluated",      "kl_flagged",
-      "flags",          "ode_failed",     "seconds"};
+      "flags",          "ode_failed",     "seconds",
+      "prior_kl",       "prior_kl_error", "prior_kl_data",     "information",       "encoder_kl",
+      "encoder_term",   "diffusion_integral", "score_norm_fixed", "generator_term_fixed", "train_loss_fixed",
+      "bound_fixed",    "score_norm_best", "generator_term_best", "train_loss_best", "bound_best"};
   return names;
 }
 
@@ -83,7 +113,10 @@ std::vector<double> StudySettingSummary::row() const {
           kl_last,              fixed_tau,            kl_fixed_tau,       kl_fixed_tau_error, tau_threshold,
           gap_best,             ode_evaluations_min,  ode_evaluations_max, quad_evaluations_min,
           quad_evaluations_max, mass_min,             mass_max,           count(kl_evaluated), count(kl_flagged),
-          count(flags),         count(ode_failed),    seconds};
+          count(flags),         count(ode_failed),    seconds,
+          prior_kl,             prior_kl_error,       prior_kl_data,      information,    encoder_kl,
+          encoder_term,         diffusion_integral,   score_norm_fixed,   generator_term_fixed, train_loss_fixed,
+          bound_fixed,          score_norm_best,      generator_term_best, train_loss_best, bound_best};
 }
 
 nlohmann::ordered_json StudySettingSummary::to_json() const {
@@ -153,6 +186,7 @@ StudySettingSummary summarize_setting(const StudyConfig& config, std::size_t k, 
   s.kl_last = e.kl_last;
   s.gap_best = e.gap_kl_best;
   s.tau_threshold = threshold_crossing(r, estimate, config.sweep.kl_threshold);
+  if (config.kind == StudyKind::diffusion_time) add_diffusion_time_bound(config, r, s);
   return s;
 }
 
@@ -176,6 +210,22 @@ nlohmann::ordered_json StudyFit::to_json() const {
   return j;
 }
 
+nlohmann::ordered_json StudyMinimizer::to_json() const {
+  nlohmann::ordered_json j;
+  j["name"] = name;
+  j["description"] = description;
+  if (minimum) {
+    j["setting"] = setting;
+    j["grid_index"] = minimum->index;  // position among the finished settings
+    j["x"] = minimum->x;
+    j["value"] = minimum->value;
+    j["interior"] = minimum->interior;
+  } else {
+    j["skipped"] = skipped;
+  }
+  return j;
+}
+
 nlohmann::ordered_json StudySummary::to_json() const {
   nlohmann::ordered_json j;
   j["settings_total"] = settings_total;
@@ -184,6 +234,14 @@ nlohmann::ordered_json StudySummary::to_json() const {
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const StudyFit& f : fits) list.push_back(f.to_json());
   j["fits"] = list;
+  if (!minimizers.empty()) {
+    nlohmann::ordered_json m = nlohmann::ordered_json::array();
+    for (const StudyMinimizer& x : minimizers) m.push_back(x.to_json());
+    j["minimizers"] = m;
+    const auto flag = [](const std::optional<bool>& b) { return b ? nlohmann::ordered_json(*b) : nlohmann::ordered_json(nullptr); };
+    j["argmin_agrees_fixed"] = flag(argmin_agrees_fixed);
+    j["argmin_agrees_best"] = flag(argmin_agrees_best);
+  }
   return j;
 }
 
@@ -264,8 +322,47 @@ std::vector<FitSpec> fit_specs(const StudyConfig& c) {
                        tau + "(first minimum)", 0.4, "0.4 (Theorem 1: early stopping at tau ~ n^{2/5})",
                        [](const StudySettingSummary& s) { return s.tau_first_minimum / s.tau_scale; }});
       break;
+    case StudyKind::diffusion_time: break;  // no rate: minimisers in T instead (minimizer_rows)
   }
   return specs;
+}
+
+// Diffusion-time: argmin over T of each quantity, over the finished rows (in setting order).
+std::vector<StudyMinimizer> minimizer_rows(std::span<const StudySettingSummary> rows) {
+  struct Spec {
+    const char* name;
+    const char* description;
+    double (*y)(const StudySettingSummary&);
+  };
+  static const Spec specs[] = {
+      {"bound_fixed", "the bound from training data alone, model at the fixed tau",
+       [](const StudySettingSummary& s) { return s.bound_fixed; }},
+      {"kl_fixed_tau", "the measured KL(p_0 || p_theta) at the fixed tau",
+       [](const StudySettingSummary& s) { return s.kl_fixed_tau; }},
+      {"bound_best", "the bound, model at tau*", [](const StudySettingSummary& s) { return s.bound_best; }},
+      {"kl_best", "the measured KL(p_0 || p_theta) at tau*", [](const StudySettingSummary& s) { return s.kl_best; }},
+  };
+  std::vector<StudyMinimizer> out;
+  for (const Spec& spec : specs) {
+    StudyMinimizer m;
+    m.name = spec.name;
+    m.description = spec.description;
+    std::vector<double> x, y;
+    std::vector<std::size_t> settings;
+    for (const StudySettingSummary& row : rows) {
+      x.push_back(row.value);
+      y.push_back(spec.y(row));
+      settings.push_back(row.index);
+    }
+    try {
+      m.minimum = grid_minimum(x, y);
+      m.setting = settings[m.minimum->index];
+    } catch (const InvalidArgument& e) {
+      m.skipped = e.what();
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
 }
 
 }  // namespace
@@ -277,6 +374,15 @@ StudySummary summarize_study(const StudyConfig& config, std::span<const StudySet
   s.settings_total = config.settings();
   for (const StudySettingSummary& row : sorted) s.finished.push_back(row.index);
   for (const FitSpec& spec : fit_specs(config)) s.fits.push_back(fit_rows(spec, sorted));
+  if (config.kind == StudyKind::diffusion_time) {
+    s.minimizers = minimizer_rows(sorted);
+    const auto agree = [&](std::size_t a, std::size_t b) -> std::optional<bool> {
+      if (!s.minimizers[a].minimum || !s.minimizers[b].minimum) return std::nullopt;
+      return s.minimizers[a].setting == s.minimizers[b].setting;
+    };
+    s.argmin_agrees_fixed = agree(0, 1);
+    s.argmin_agrees_best = agree(2, 3);
+  }
   return s;
 }
 

@@ -8,6 +8,13 @@
 //   modes-shift   target.mu   1, 2, 3, 4, 5, 6, 8            min KL grows with the modes distance 2 mu
 //   capacity      model.m     16, 32, ..., 4096              KL falls with m, rate m^{-4/5} (Theorem 1)
 //   sample-size   n           125, 250, ..., 64000           KL ~ n^{-2/5} at tau* ~ n^{2/5} (Theorem 1)
+//   diffusion-time schedule.T 0.25, 0.4, ..., 10 (log-spaced) seed 000: an interior optimum T, chosen by
+//                                                            a bound from the training data alone
+//
+// Diffusion-time (S5) has no rate fit: each row also carries the bound's
+// terms (diffusion_time_bound.hpp) for its model at the fixed tau (default
+// 1e6 per feature) and at tau*, and the summary the argmin over T of the
+// bound and of the measured KL (grid_minimum), and whether they agree.
 //
 // Fits (y ~ C x^slope, OLS on ln y vs ln x with a 95% Student-t interval):
 //   modes-shift   min_tau KL vs mu
@@ -72,12 +79,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gengap/generalization/diffusion_time_bound.hpp"
 #include "gengap/generalization/early_stopping.hpp"
 #include "gengap/generalization/rate_fit.hpp"
 
 namespace gengap {
 
-enum class StudyKind { modes_shift, capacity, sample_size };
+enum class StudyKind { modes_shift, capacity, sample_size, diffusion_time };
 
 // "modes-shift" | "capacity" | "sample-size"
 std::string_view to_string(StudyKind kind);
@@ -107,6 +115,9 @@ struct StudySweep {
   // Sample-size only: each setting's model.m = features_for(m_per_n, n), the
   // regime m ~ n of Theorem 1 (model.m is then not set); empty: model.m fixed.
   std::optional<double> m_per_n;
+  // Diffusion-time only (default 5, the authors' value for 2-D toy data): the
+  // sub-Gaussian constant R of its bound (diffusion_time_bound.hpp).
+  std::optional<double> bound_R;
 };
 
 // max(1, round(m_per_n * n)): the features of a sample-size setting with m tied to n.
@@ -183,6 +194,13 @@ struct StudySettingSummary {
   unsigned flags = 0;          // OR of the rows' kl_flags
   std::size_t ode_failed = 0;  // failed ODE test points over all taus
   double seconds = nan;        // run_early_stopping's wall time
+  // Diffusion-time only (diffusion_time_bound.hpp), NaN otherwise: the terms
+  // that depend on T and the training set alone, then the model's terms and
+  // the bound for the model at the fixed tau and at tau*.
+  double prior_kl = nan, prior_kl_error = nan, prior_kl_data = nan, information = nan, encoder_kl = nan,
+         encoder_term = nan, diffusion_integral = nan;
+  double score_norm_fixed = nan, generator_term_fixed = nan, train_loss_fixed = nan, bound_fixed = nan;
+  double score_norm_best = nan, generator_term_best = nan, train_loss_best = nan, bound_best = nan;
 
   // The numeric columns of settings.csv / summary.npy, in order, and the row's values.
   static const std::vector<std::string>& columns();
@@ -206,10 +224,25 @@ struct StudyFit {
   nlohmann::ordered_json to_json() const;
 };
 
+// Where a quantity is smallest over the swept values (diffusion-time: the
+// bound's and the measured KL's minimisers in T), grid_minimum's refinement.
+struct StudyMinimizer {
+  std::string name;         // "bound_fixed"
+  std::string description;  // "the bound (model at the fixed tau)"
+  std::optional<GridMinimum> minimum;  // empty when skipped
+  std::size_t setting = 0;             // the setting at minimum->index
+  std::string skipped;
+  nlohmann::ordered_json to_json() const;
+};
+
 struct StudySummary {
   std::size_t settings_total = 0;
   std::vector<std::size_t> finished;  // indices of the settings summarised, ascending
   std::vector<StudyFit> fits;
+  std::vector<StudyMinimizer> minimizers;  // diffusion-time only
+  // Diffusion-time: whether the bound's grid argmin is the measured KL's (at
+  // the fixed tau; at tau*); empty when either is missing.
+  std::optional<bool> argmin_agrees_fixed, argmin_agrees_best;
   nlohmann::ordered_json to_json() const;
 };
 

@@ -33,6 +33,7 @@ std::vector<std::string> swept_path(StudyKind kind) {
     case StudyKind::modes_shift: return {"target", "mu"};
     case StudyKind::capacity: return {"model", "m"};
     case StudyKind::sample_size: return {"n"};
+    case StudyKind::diffusion_time: return {"schedule", "T"};
   }
   return {};
 }
@@ -59,6 +60,8 @@ Json base_defaults(StudyKind kind) {
               {"train_loss", {{"draws_per_sample", 64}}},
               {"kl", {{"tau_stride", 2}, {"ode_tau_stride", 6}, {"test_points", 1000}}},
               {"bounds", {{"enabled", false}}}};
+    case StudyKind::diffusion_time:
+      return {{"kl", {{"tau_stride", 2}, {"ode_tau_stride", 6}}}, {"bounds", {{"enabled", false}}}};
   }
   return Json::object();
 }
@@ -74,6 +77,12 @@ StudySweep sweep_defaults(StudyKind kind) {
     case StudyKind::sample_size:
       for (double n = 125; n <= 64000; n *= 2) s.values.push_back(n);
       break;
+    case StudyKind::diffusion_time:
+      // Log-spaced over 0.25 ... 10 (ratio ~1.6), round numbers.
+      s.values = {0.25, 0.4, 0.63, 1, 1.6, 2.5, 4, 6.3, 10};
+      s.fixed_tau = 1e6;
+      s.bound_R = 5.0;
+      break;
   }
   return s;
 }
@@ -87,7 +96,7 @@ void read_sweep(StudyKind kind, const Json& json, StudySweep& s) {
       named = parse_study_kind(study);
     } catch (const InvalidArgument&) {
       throw InvalidArgument("sweep.study",
-                            "unknown study '" + study + "' (expected modes-shift, capacity, sample-size or smoothing)");
+                            "unknown study '" + study + "' (expected modes-shift, capacity, sample-size, diffusion-time or smoothing)");
     }
     // A capacity config's values are m's: read as mu's they would be nonsense.
     require(named == kind, "sweep.study",
@@ -99,6 +108,7 @@ void read_sweep(StudyKind kind, const Json& json, StudySweep& s) {
   r.read_named("tau_unit", s.tau_unit, parse_tau_unit);
   r.read("max_parallel", s.max_parallel);
   r.read("m_per_n", s.m_per_n);
+  r.read("bound_R", s.bound_R);
   r.finish();
 }
 
@@ -109,6 +119,7 @@ std::string_view to_string(StudyKind kind) {
     case StudyKind::modes_shift: return "modes-shift";
     case StudyKind::capacity: return "capacity";
     case StudyKind::sample_size: return "sample-size";
+    case StudyKind::diffusion_time: return "diffusion-time";
   }
   return "?";
 }
@@ -117,8 +128,9 @@ StudyKind parse_study_kind(std::string_view name) {
   if (name == "modes-shift") return StudyKind::modes_shift;
   if (name == "capacity") return StudyKind::capacity;
   if (name == "sample-size") return StudyKind::sample_size;
+  if (name == "diffusion-time") return StudyKind::diffusion_time;
   throw InvalidArgument("study", "unknown study '" + std::string(name) +
-                                     "' (expected modes-shift, capacity, sample-size or smoothing)");
+                                     "' (expected modes-shift, capacity, sample-size, diffusion-time or smoothing)");
 }
 
 std::string_view swept_key(StudyKind kind) {
@@ -126,6 +138,7 @@ std::string_view swept_key(StudyKind kind) {
     case StudyKind::modes_shift: return "target.mu";
     case StudyKind::capacity: return "model.m";
     case StudyKind::sample_size: return "n";
+    case StudyKind::diffusion_time: return "schedule.T";
   }
   return "?";
 }
@@ -135,6 +148,7 @@ std::string_view study_label(StudyKind kind) {
     case StudyKind::modes_shift: return "S2";
     case StudyKind::capacity: return "S3";
     case StudyKind::sample_size: return "S4";
+    case StudyKind::diffusion_time: return "S5";
   }
   return "?";
 }
@@ -156,6 +170,7 @@ EarlyStoppingConfig StudyConfig::setting(std::size_t k) const {
       c.n = static_cast<std::size_t>(value);
       if (sweep.m_per_n) c.model.m = features_for(*sweep.m_per_n, c.n);
       break;
+    case StudyKind::diffusion_time: c.schedule.T = value; break;
   }
   if (sweep.fixed_tau) {
     const double tau = *sweep.fixed_tau * tau_scale(k);
@@ -181,7 +196,7 @@ std::string StudyConfig::setting_label(std::size_t k) const {
 
 void StudyConfig::validate() const {
   require(!sweep.values.empty(), "sweep.values", "must hold at least one value");
-  const bool integer = kind != StudyKind::modes_shift;
+  const bool integer = kind == StudyKind::capacity || kind == StudyKind::sample_size;
   for (std::size_t i = 0; i < sweep.values.size(); ++i) {
     const std::string key = "sweep.values[" + std::to_string(i) + "]";
     const double v = sweep.values[i];
@@ -202,6 +217,15 @@ void StudyConfig::validate() const {
             "ties model.m to n: only for the sample-size study (must be null for " + std::string(to_string(kind)) + ")");
     require(std::isfinite(*sweep.m_per_n) && *sweep.m_per_n > 0.0, "sweep.m_per_n",
             "must be positive and finite (or null), got " + config_number(*sweep.m_per_n));
+  }
+  if (sweep.bound_R) {
+    require(kind == StudyKind::diffusion_time, "sweep.bound_R",
+            "is the diffusion-time bound's sub-Gaussian constant: only for the diffusion-time study (must be null for " +
+                std::string(to_string(kind)) + ")");
+    require(std::isfinite(*sweep.bound_R) && *sweep.bound_R > 0.0, "sweep.bound_R",
+            "must be positive and finite, got " + config_number(*sweep.bound_R));
+  } else {
+    require(kind != StudyKind::diffusion_time, "sweep.bound_R", "must be set for the diffusion-time study (default 5)");
   }
   if (sweep.fixed_tau) {
     require(std::isfinite(*sweep.fixed_tau) && *sweep.fixed_tau > 0.0, "sweep.fixed_tau",
@@ -238,6 +262,8 @@ nlohmann::ordered_json to_json(const StudyConfig& config) {
                 {"tau_unit", to_string(config.sweep.tau_unit)},
                 {"max_parallel", config.sweep.max_parallel},
                 {"m_per_n", config.sweep.m_per_n ? nlohmann::ordered_json(*config.sweep.m_per_n)
+                                                 : nlohmann::ordered_json(nullptr)},
+                {"bound_R", config.sweep.bound_R ? nlohmann::ordered_json(*config.sweep.bound_R)
                                                  : nlohmann::ordered_json(nullptr)}};
   return j;
 }

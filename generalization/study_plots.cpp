@@ -105,6 +105,45 @@ Figure study_fits_figure(const StudyConfig& config, const StudySummary& summary)
   return figure;
 }
 
+Figure study_bound_figure(const StudyConfig& config, std::span<const StudySetting> settings) {
+  Figure figure;
+  if (config.kind != StudyKind::diffusion_time) return figure;
+  figure.title = title(config, "the bound's terms and the measured KL against T");
+  std::vector<StudySettingSummary> rows;
+  for (const StudySetting& s : settings) rows.push_back(s.summary);
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.value < b.value; });
+  // One series of y(row) against T over the rows where it is finite (and > 0 on a log axis).
+  const auto series = [&](const char* label, auto y, bool positive) {
+    PlotSeries s{label, {}, {}, {}, SeriesStyle::lines_points};
+    for (const StudySettingSummary& r : rows) {
+      const double v = y(r);
+      if (!std::isfinite(v) || (positive && !(v > 0.0))) continue;
+      s.x.push_back(r.value);
+      s.y.push_back(v);
+    }
+    return s;
+  };
+  PlotPanel terms{"terms from the training data (model at the fixed tau)", "diffusion time T", "nats", true, false,
+                  true, {}};
+  terms.series.push_back(series("-I_T", [](const auto& r) { return -r.information; }, false));
+  terms.series.push_back(series("encoder term", [](const auto& r) { return r.encoder_term; }, false));
+  terms.series.push_back(series("generator term", [](const auto& r) { return r.generator_term_fixed; }, false));
+  terms.series.push_back(series("L_n", [](const auto& r) { return r.train_loss_fixed; }, false));
+  terms.series.push_back(series("bound", [](const auto& r) { return r.bound_fixed; }, false));
+  PlotPanel measured{"prior term and measured KL", "diffusion time T", "KL", true, true, true, {}};
+  measured.series.push_back(series("KL(p_T || pi) exact", [](const auto& r) { return r.prior_kl; }, true));
+  measured.series.push_back(series("KL(p_T^n || pi) data only", [](const auto& r) { return r.prior_kl_data; }, true));
+  measured.series.push_back(series("KL(p_0 || p_theta) at the fixed tau", [](const auto& r) { return r.kl_fixed_tau; }, true));
+  measured.series.push_back(series("KL(p_0 || p_theta) at tau*", [](const auto& r) { return r.kl_best; }, true));
+  for (PlotPanel* panel : {&terms, &measured}) {
+    std::erase_if(panel->series, [](const PlotSeries& s) { return s.x.empty(); });
+    if (!panel->series.empty()) figure.panels.push_back(std::move(*panel));
+  }
+  figure.columns = 2;
+  figure.panel_width = 820;
+  return figure;
+}
+
 std::vector<std::filesystem::path> write_study_plots(const std::filesystem::path& dir, const StudyConfig& config,
                                                      std::span<const StudySetting> settings,
                                                      const StudySummary& summary, const PlotOptions& options) {
@@ -119,6 +158,7 @@ std::vector<std::filesystem::path> write_study_plots(const std::filesystem::path
   draw(study_kl_figure(config, settings), "kl");
   draw(study_density_figure(config, settings), "densities");
   draw(study_fits_figure(config, summary), "fits");
+  draw(study_bound_figure(config, settings), "bound");
   return written;
 }
 

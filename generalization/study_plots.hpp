@@ -11,6 +11,7 @@
 //                  the fitted power law (legend: slope and its confidence
 //                  interval) and, where the paper states a rate, a line of
 //                  that slope through the points' log-centroid
+//   bound.png      diffusion-time only: study_bound_figure
 // each with its .gp script and .dat data. A figure with nothing to draw is
 // skipped and its files from an earlier run into the folder are removed.
 #include <filesystem>
@@ -26,6 +27,9 @@ namespace gengap {
 Figure study_kl_figure(const StudyConfig& config, std::span<const StudySetting> settings);
 Figure study_density_figure(const StudyConfig& config, std::span<const StudySetting> settings);
 Figure study_fits_figure(const StudyConfig& config, const StudySummary& summary);
+// Diffusion-time only (else no panels): the bound's terms against T, and the
+// prior KL (exact, data-only) with the measured KL at the fixed tau and tau*.
+Figure study_bound_figure(const StudyConfig& config, std::span<const StudySetting> settings);
 
 // Renders every non-empty figure; returns the PNGs written. Throws
 // GnuplotNotFound when gnuplot cannot be started (the .gp and .dat files are

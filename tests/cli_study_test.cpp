@@ -161,6 +161,28 @@ TEST_F(CliStudy, WritesACompleteConsistentFolder) {
   EXPECT_EQ(read(again / "settings" / "0_model.m=8" / "curves.csv"), read(out / "settings" / "0_model.m=8" / "curves.csv"));
 }
 
+TEST_F(CliStudy, DiffusionTimeReportsTheBoundAndBothMinimisers) {
+  const fs::path out = dir_ / "diffusion-time";
+  const Outcome o = gengap("study diffusion-time --out '" + out.string() +
+                           "' --threads 2 --set 'sweep.values=[0.5,2,6]' --set model.embedding=linear --set model.m=64" +
+                           joined(kTiny));
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.out.find("gengap study diffusion-time (S5)"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("bound terms (R = 5"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("argmin_T bound vs argmin_T measured KL:"), std::string::npos) << o.out;
+  const auto config = nlohmann::json::parse(read(out / "config.json"));
+  EXPECT_EQ(config["status"], "complete");
+  EXPECT_EQ(config["config"]["sweep"]["bound_R"], 5.0);
+  EXPECT_FALSE(config["config"]["schedule"].contains("T"));
+  ASSERT_EQ(config["summary"]["minimizers"].size(), 4u);
+  EXPECT_EQ(config["summary"]["minimizers"][0]["name"], "bound_fixed");
+  EXPECT_TRUE(config["summary"]["argmin_agrees_fixed"].is_boolean());
+  EXPECT_EQ(expect_consistent_folder(out, 3), (std::vector<std::size_t>{0, 1, 2}));
+  const std::string csv = read(out / "settings.csv");
+  EXPECT_NE(csv.find(",bound_fixed,"), std::string::npos);
+  if (gnuplot_available()) EXPECT_TRUE(fs::exists(out / "plots" / "bound.png"));
+}
+
 TEST_F(CliStudy, BadInputExitsTwoWithOneLineNamingTheKey) {
   const fs::path out = dir_ / "never";
   const struct {

@@ -327,6 +327,74 @@ TEST_F(StudyRun, ModesShiftAndSampleSizeRowsMatchTheirSettings) {
 
 // The crossing of a threshold between the largest and smallest KL lies
 // between the last evaluated tau above it and the first at or below it.
+TEST(DiffusionTimeStudy, DefaultsConfigAndBadGrids) {
+  const StudyConfig c = default_study_config(StudyKind::diffusion_time);
+  EXPECT_EQ(swept_key(StudyKind::diffusion_time), "schedule.T");
+  EXPECT_EQ(parse_study_kind("diffusion-time"), StudyKind::diffusion_time);
+  EXPECT_EQ(c.sweep.values.front(), 0.25);
+  EXPECT_EQ(c.sweep.values.back(), 10.0);
+  EXPECT_TRUE(std::is_sorted(c.sweep.values.begin(), c.sweep.values.end()));
+  EXPECT_EQ(c.sweep.bound_R, 5.0);
+  EXPECT_EQ(c.sweep.fixed_tau, 1e6);
+  EXPECT_EQ(c.setting(3).schedule.T, c.sweep.values[3]);
+  c.validate();
+  // The config round-trips without schedule.T (the swept key) and with bound_R.
+  const nlohmann::ordered_json j = to_json(c);
+  EXPECT_FALSE(j["schedule"].contains("T"));
+  EXPECT_EQ(to_json(study_config_from_json(StudyKind::diffusion_time, nlohmann::json::parse(j.dump()))), j);
+  using nlohmann::json;
+  const StudyKind dt = StudyKind::diffusion_time;
+  EXPECT_TRUE(starts_with(error_of(dt, {{"schedule", {{"T", 2}}}}), "schedule.T: set by the diffusion-time study"));
+  EXPECT_TRUE(starts_with(error_of(dt, {{"sweep", {{"values", json::array()}}}}), "sweep.values: must hold"));
+  EXPECT_TRUE(starts_with(error_of(dt, {{"sweep", {{"values", json::array({2, 1})}}}}),
+                          "sweep.values[1]: must be greater than sweep.values[0]"));
+  // T <= t_min (1e-3): the setting itself is invalid, by name.
+  const std::string short_T = error_of(dt, {{"sweep", {{"values", json::array({0.001, 1})}}}});
+  EXPECT_TRUE(starts_with(short_T, "sweep.values[0]: setting schedule.T=0.001 is invalid: schedule.T")) << short_T;
+  EXPECT_TRUE(starts_with(error_of(dt, {{"sweep", {{"bound_R", -1}}}}), "sweep.bound_R: must be positive"));
+  EXPECT_TRUE(starts_with(error_of(dt, {{"sweep", {{"bound_R", nullptr}}}}), "sweep.bound_R: must be set"));
+  EXPECT_TRUE(starts_with(error_of(StudyKind::capacity, {{"sweep", {{"bound_R", 5}}}}),
+                          "sweep.bound_R: is the diffusion-time bound's sub-Gaussian constant"));
+}
+
+TEST(DiffusionTimeStudy, RowsCarryTheBoundOfTheirOwnModel) {
+  const tbb::global_control threads(tbb::global_control::max_allowed_parallelism, 2);
+  StudyConfig c = small_study(StudyKind::diffusion_time, {0.5, 1.5, 4.0});
+  c.base.model.embedding = EmbeddingKind::linear;
+  c.sweep.fixed_tau = 1e5;
+  const StudyResult r = run_study(c);
+  ASSERT_EQ(r.settings.size(), 3u);
+  for (const StudySetting& s : r.settings) {
+    const EarlyStoppingResult& e = s.result;
+    const StudySettingSummary& row = s.summary;
+    EXPECT_EQ(e.config.schedule.T, row.value);
+    // The fixed-tau bound is the library's, for that setting's own model, data and loss.
+    ASSERT_EQ(e.included_weights.size(), 1u);
+    DiffusionTimeBoundOptions options;
+    options.R = 5.0;
+    options.seed = e.config.seed;
+    const DiffusionTimeBound direct =
+        diffusion_time_bound(e.config.schedule, e.training_set, e.features, e.included_weights[0], e.config.dsm_setup(),
+                             e.loss_train[e.included_indices[0]], e.config.target_distribution(), options);
+    EXPECT_EQ(row.bound_fixed, direct.bound);
+    EXPECT_EQ(row.information, direct.information);
+    EXPECT_EQ(row.prior_kl, direct.prior_kl);
+    EXPECT_TRUE(std::isfinite(row.bound_best));
+    EXPECT_EQ(row.train_loss_best, e.loss_train[e.summary.kl_best_index]);
+  }
+  // The prior term falls with T; the minimisers point at settings.
+  EXPECT_GT(r.settings[0].summary.prior_kl, r.settings[2].summary.prior_kl);
+  ASSERT_EQ(r.summary.minimizers.size(), 4u);
+  for (const StudyMinimizer& m : r.summary.minimizers) {
+    ASSERT_TRUE(m.minimum.has_value()) << m.name << ": " << m.skipped;
+    EXPECT_LT(m.setting, 3u);
+  }
+  EXPECT_TRUE(r.summary.argmin_agrees_fixed.has_value());
+  EXPECT_TRUE(r.summary.fits.empty());  // no rates: minimisers instead
+  EXPECT_EQ(study_bound_figure(c, r.settings).panels.size(), 2u);
+  EXPECT_TRUE(study_bound_figure(small_study(StudyKind::capacity, {16}), r.settings).panels.empty());
+}
+
 TEST_F(StudyRun, ThresholdCrossingBracketsTheFirstRowBelow) {
   const StudySetting& s = capacity_->settings.back();
   const EarlyStoppingResult& e = s.result;
