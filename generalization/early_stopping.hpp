@@ -65,6 +65,10 @@ struct EarlyStoppingConfig {
     EmbeddingKind embedding = EmbeddingKind::linear;  // chosen by scripts/feature_sweep.py (README)
     std::size_t embedding_dim = 16;   // d_e (fourier, sinusoidal: even), degree (polynomial); linear has d_e = 1
     double embedding_scale = 30.0;    // std of the Fourier frequencies
+    // The horizon h of the linear, sinusoidal and polynomial embeddings
+    // (e(t) = t/h, ...); empty: schedule.T. Fixing it keeps the features'
+    // time dependence the same across a sweep of T (study S5).
+    std::optional<double> embedding_horizon;
     // Multipliers of the drawn rows (w_i, u_i, b_i) of rho_0, each part on its own:
     // the sphere's (or Gaussian's) scale of x, of e(t) and of the bias.
     double w_scale = 1.0;

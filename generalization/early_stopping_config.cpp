@@ -106,6 +106,10 @@ void EarlyStoppingConfig::validate() const {
                 std::to_string(model.embedding_dim));
   }
   if (model.embedding == EmbeddingKind::fourier) require_positive(model.embedding_scale, "model.embedding_scale");
+  if (model.embedding_horizon) {
+    require(std::isfinite(*model.embedding_horizon) && *model.embedding_horizon > 0.0, "model.embedding_horizon",
+            "must be positive and finite (or null: schedule.T), got " + config_number(*model.embedding_horizon));
+  }
   if (model.embedding == EmbeddingKind::polynomial) require_positive(model.embedding_dim, "model.embedding_dim");
   for (const auto& [scale, key] : {std::pair{model.w_scale, "model.w_scale"}, std::pair{model.u_scale, "model.u_scale"},
                                    std::pair{model.b_scale, "model.b_scale"}}) {
@@ -249,6 +253,8 @@ nlohmann::ordered_json to_json(const EarlyStoppingConfig& c) {
                 {"embedding", to_string(c.model.embedding)},
                 {"embedding_dim", c.model.embedding_dim},
                 {"embedding_scale", c.model.embedding_scale},
+                {"embedding_horizon", c.model.embedding_horizon ? nlohmann::ordered_json(*c.model.embedding_horizon)
+                                                                : nlohmann::ordered_json(nullptr)},
                 {"w_scale", c.model.w_scale},
                 {"u_scale", c.model.u_scale},
                 {"b_scale", c.model.b_scale},
@@ -316,6 +322,7 @@ EarlyStoppingConfig early_stopping_config_from_json(const nlohmann::json& json) 
     r.read_named("embedding", c.model.embedding, parse_embedding);
     r.read("embedding_dim", c.model.embedding_dim);
     r.read("embedding_scale", c.model.embedding_scale);
+    r.read("embedding_horizon", c.model.embedding_horizon);
     r.read("w_scale", c.model.w_scale);
     r.read("u_scale", c.model.u_scale);
     r.read("b_scale", c.model.b_scale);

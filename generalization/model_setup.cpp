@@ -13,14 +13,15 @@ std::unique_ptr<DesignPoints> model_training_design(const EarlyStoppingConfig& c
 }
 
 TimeEmbedding model_time_embedding(const EarlyStoppingConfig& config) {
+  const double horizon = config.model.embedding_horizon.value_or(config.schedule.T);
   switch (config.model.embedding) {
     case EmbeddingKind::fourier:
       return fourier_embedding(config.model.embedding_dim, config.model.embedding_scale, config.seed);
-    case EmbeddingKind::sinusoidal: return sinusoidal_embedding(config.model.embedding_dim, config.schedule.T);
-    case EmbeddingKind::polynomial: return polynomial_embedding(config.model.embedding_dim, config.schedule.T);
+    case EmbeddingKind::sinusoidal: return sinusoidal_embedding(config.model.embedding_dim, horizon);
+    case EmbeddingKind::polynomial: return polynomial_embedding(config.model.embedding_dim, horizon);
     case EmbeddingKind::linear: break;
   }
-  return linear_embedding(config.schedule.T);
+  return linear_embedding(horizon);
 }
 
 RandomFeatures model_random_features(const EarlyStoppingConfig& config, std::size_t d) {

@@ -20,6 +20,7 @@
 #include "gengap/kernels/error.hpp"
 #include "gengap/solvers/dsm_design.hpp"
 #include "gengap/solvers/quadratic_loss.hpp"
+#include "test_support.hpp"
 
 namespace gengap {
 namespace {
@@ -170,6 +171,23 @@ TEST(EarlyStoppingConfig, ErrorsNameTheKey) {
 
 // w_scale, u_scale, b_scale multiply the drawn rows part by part (exactly:
 // one rounded product each), and leave the draw itself alone.
+TEST(EarlyStoppingConfig, EmbeddingHorizonDefaultsToTheScheduleHorizon) {
+  EarlyStoppingConfig c = small_config();
+  c.schedule.T = 2.0;
+  EXPECT_EQ(model_time_embedding(c).horizon, 2.0);  // null: schedule.T
+  c.model.embedding_horizon = 5.0;
+  EXPECT_EQ(model_time_embedding(c).horizon, 5.0);
+  double e = 0.0;
+  model_time_embedding(c).evaluate(1.0, {&e, 1});
+  EXPECT_DOUBLE_EQ(e, 0.2);  // e(t) = t / 5 whatever T
+  const EarlyStoppingConfig back = early_stopping_config_from_json(nlohmann::json::parse(to_json(c).dump()));
+  EXPECT_EQ(back.model.embedding_horizon, 5.0);
+  EXPECT_FALSE(early_stopping_config_from_json(nlohmann::json::parse(to_json(small_config()).dump()))
+                   .model.embedding_horizon.has_value());
+  c.model.embedding_horizon = -1.0;
+  expect_invalid([&] { c.validate(); }, "model.embedding_horizon");
+}
+
 TEST(EarlyStoppingConfig, FeatureScalesMultiplyTheDrawnRows) {
   EarlyStoppingConfig c = small_config();
   const RandomFeatures plain = model_random_features(c, 1);
