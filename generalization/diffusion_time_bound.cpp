@@ -32,12 +32,14 @@ double score_norm_statistic(const Schedule& schedule, const Matrix& training, co
   const ScoreDivergenceField score = random_feature_score(rf, A, setup);
   const CounterRng rng(options.seed, streams::bound_noise);
   const QuadratureRule times = gauss_legendre(options.score_time_nodes, schedule.t_min, schedule.T);
+  std::vector<double> z(n);
+  for (std::size_t i = 0; i < n; ++i) z[i] = rng.normal(i);
   Matrix x(n, 1);
   std::vector<double> t(n), s(n);
   double largest = 0.0;
   for (const double tk : times.nodes) {
     const double mu = schedule.mean_scale(tk), sigma = schedule.std_dev(tk);
-    for (std::size_t i = 0; i < n; ++i) x(i, 0) = mu * training(i, 0) + sigma * rng.normal(i);
+    for (std::size_t i = 0; i < n; ++i) x(i, 0) = mu * training(i, 0) + sigma * z[i];
     std::fill(t.begin(), t.end(), tk);
     score(t, x.view(), s, {});
     double sum = 0.0;
@@ -107,18 +109,12 @@ double diffusion_integral(const Schedule& schedule) {
   return sum;
 }
 
-DiffusionTimeBound diffusion_time_bound(const Schedule& schedule, const Matrix& training, const RandomFeatures& rf,
-                                        const Matrix& A, const DsmSetup& setup, double train_loss,
-                                        const std::optional<GaussianMixture>& target,
-                                        const DiffusionTimeBoundOptions& options) {
+DiffusionTimeBound diffusion_time_data_terms(const Schedule& schedule, const Matrix& training,
+                                             const std::optional<GaussianMixture>& target,
+                                             const DiffusionTimeBoundOptions& options) {
   options.validate();
   schedule.validate();
   require_one_dimensional(training);
-  require(std::isfinite(train_loss), "train_loss", "must be finite, got " + std::to_string(train_loss));
-  require(rf.dim() == 1, "rf", "must be a model of d = 1, got d = " + std::to_string(rf.dim()));
-  require(A.rows() == 1 && A.cols() == rf.num_features(), "A",
-          "must be 1 x " + std::to_string(rf.num_features()) + ", got " + std::to_string(A.rows()) + " x " +
-              std::to_string(A.cols()));
   const std::size_t n = training.rows();
   const double mu = schedule.mean_scale(schedule.T), sigma = schedule.std_dev(schedule.T);
   const double v = schedule.prior_variance();
@@ -140,16 +136,41 @@ DiffusionTimeBound diffusion_time_bound(const Schedule& schedule, const Matrix& 
     b.prior_kl = exact.kl;
     b.prior_kl_error = exact.error;
   }
-  const double root2R = std::numbers::sqrt2 * options.R;
-  b.encoder_term = root2R * encoder_root / static_cast<double>(n);
-  b.score_norm = score_norm_statistic(schedule, training, rf, A, setup, options);
+  b.encoder_term = std::numbers::sqrt2 * options.R * encoder_root / static_cast<double>(n);
   b.diffusion_integral = diffusion_integral(schedule);
-  b.generator_term =
-      root2R * std::sqrt(b.score_norm * b.score_norm * b.diffusion_integral / (2.0 * static_cast<double>(n)));
+  return b;
+}
+
+DiffusionTimeBound diffusion_time_bound(const DiffusionTimeBound& data_terms, const Schedule& schedule,
+                                        const Matrix& training, const RandomFeatures& rf, const Matrix& A,
+                                        const DsmSetup& setup, double train_loss,
+                                        const DiffusionTimeBoundOptions& options) {
+  options.validate();
+  require_one_dimensional(training);
+  require(data_terms.T == schedule.T, "data_terms", "were computed at T = " + std::to_string(data_terms.T) +
+                                                        ", not at the schedule's T = " + std::to_string(schedule.T));
+  require(std::isfinite(train_loss), "train_loss", "must be finite, got " + std::to_string(train_loss));
+  require(rf.dim() == 1, "rf", "must be a model of d = 1, got d = " + std::to_string(rf.dim()));
+  require(A.rows() == 1 && A.cols() == rf.num_features(), "A",
+          "must be 1 x " + std::to_string(rf.num_features()) + ", got " + std::to_string(A.rows()) + " x " +
+              std::to_string(A.cols()));
+  const double n = static_cast<double>(training.rows());
+  DiffusionTimeBound b = data_terms;
+  b.score_norm = score_norm_statistic(schedule, training, rf, A, setup, options);
+  b.generator_term = std::numbers::sqrt2 * options.R *
+                     std::sqrt(b.score_norm * b.score_norm * b.diffusion_integral / (2.0 * n));
   b.train_loss = train_loss;
   b.bound = train_loss - b.information + b.encoder_term + b.generator_term;
   if (!std::isfinite(b.bound)) throw NumericalError("diffusion_time_bound: a non-finite term at T = " + std::to_string(schedule.T));
   return b;
+}
+
+DiffusionTimeBound diffusion_time_bound(const Schedule& schedule, const Matrix& training, const RandomFeatures& rf,
+                                        const Matrix& A, const DsmSetup& setup, double train_loss,
+                                        const std::optional<GaussianMixture>& target,
+                                        const DiffusionTimeBoundOptions& options) {
+  return diffusion_time_bound(diffusion_time_data_terms(schedule, training, target, options), schedule, training, rf,
+                              A, setup, train_loss, options);
 }
 
 GridMinimum grid_minimum(std::span<const double> x, std::span<const double> y) {

@@ -76,6 +76,20 @@ double encoder_information(const Matrix& training, double mu, double sigma, std:
 // a polynomial of degree <= 1; relative error < 1e-12 for ve's exponential).
 double diffusion_integral(const Schedule& schedule);
 
+// The terms that depend on T and the training set alone (prior_kl,
+// prior_kl_error, prior_kl_data, information, encoder_kl, encoder_term,
+// diffusion_integral; the model's fields NaN): computed once per T, shared
+// by every model trained at that T.
+DiffusionTimeBound diffusion_time_data_terms(const Schedule& schedule, const Matrix& training,
+                                             const std::optional<GaussianMixture>& target,
+                                             const DiffusionTimeBoundOptions& options = {});
+// The model's terms and the bound on top of data_terms (of the same T and
+// training set; InvalidArgument("data_terms") for another T).
+DiffusionTimeBound diffusion_time_bound(const DiffusionTimeBound& data_terms, const Schedule& schedule,
+                                        const Matrix& training, const RandomFeatures& rf, const Matrix& A,
+                                        const DsmSetup& setup, double train_loss,
+                                        const DiffusionTimeBoundOptions& options = {});
+
 // Every term at the schedule's horizon T for the model A (d x m) with the
 // features rf and its DSM setup (whose schedule must be `schedule`), trained
 // on `training` (n x 1) to an empirical loss train_loss; target (optional):

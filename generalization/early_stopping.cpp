@@ -255,9 +255,10 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
     r.features = model_random_features(config, target.dim());
     r.initial_weights = model_initial_weights(config, target.dim());
   }
-  // At most two m x m matrices live at once outside dsyevd (4 GiB at
-  // m = 16384): G_n is freed once decomposed, the population G once projected,
-  // leaving Q and Q^T G Q for the rest of the run.
+  // At most four m x m matrices live at once (2 GiB each at m = 16384): G_n,
+  // Q and dsyevd's 2 m^2 work space; G_n is freed once decomposed, the
+  // population G (accumulated beside Q) once projected, leaving Q and Q^T G Q
+  // for the rest of the run.
   std::optional<GradientFlow> flow;
   {
     QuadraticLoss train;

@@ -69,8 +69,10 @@ void add_diffusion_time_bound(const StudyConfig& config, const EarlyStoppingResu
   options.seed = c.seed;
   const DsmSetup setup = c.dsm_setup();
   const std::optional<GaussianMixture> target = c.target_distribution();
+  // The T-only terms (I_T: n^2 x nodes evaluations, the prior KL's quadrature) once for both models.
+  const DiffusionTimeBound data = diffusion_time_data_terms(c.schedule, r.training_set, target, options);
   const auto bound_at = [&](const Matrix& A, std::size_t row) {
-    return diffusion_time_bound(c.schedule, r.training_set, r.features, A, setup, r.loss_train.at(row), target, options);
+    return diffusion_time_bound(data, c.schedule, r.training_set, r.features, A, setup, r.loss_train.at(row), options);
   };
   const DiffusionTimeBound best = bound_at(r.kl_best_weights, s.tau_best_index);
   s.prior_kl = best.prior_kl, s.prior_kl_error = best.prior_kl_error, s.prior_kl_data = best.prior_kl_data;
@@ -342,21 +344,18 @@ std::vector<StudyMinimizer> minimizer_rows(std::span<const StudySettingSummary> 
       {"bound_best", "the bound, model at tau*", [](const StudySettingSummary& s) { return s.bound_best; }},
       {"kl_best", "the measured KL(p_0 || p_theta) at tau*", [](const StudySettingSummary& s) { return s.kl_best; }},
   };
+  std::vector<double> x;
+  for (const StudySettingSummary& row : rows) x.push_back(row.value);
   std::vector<StudyMinimizer> out;
   for (const Spec& spec : specs) {
     StudyMinimizer m;
     m.name = spec.name;
     m.description = spec.description;
-    std::vector<double> x, y;
-    std::vector<std::size_t> settings;
-    for (const StudySettingSummary& row : rows) {
-      x.push_back(row.value);
-      y.push_back(spec.y(row));
-      settings.push_back(row.index);
-    }
+    std::vector<double> y;
+    for (const StudySettingSummary& row : rows) y.push_back(spec.y(row));
     try {
       m.minimum = grid_minimum(x, y);
-      m.setting = settings[m.minimum->index];
+      m.setting = rows[m.minimum->index].index;
     } catch (const InvalidArgument& e) {
       m.skipped = e.what();
     }
