@@ -223,16 +223,18 @@ void print_table(const StudyConfig& c, const std::vector<StudySetting>& finished
 void print_bound_table(const StudyConfig& c, const std::vector<StudySetting>& finished, const StudySummary& summary) {
   if (c.kind != StudyKind::diffusion_time) return;
   std::printf("  bound terms (R = %g; model at the fixed tau, then at tau*):\n", c.sweep.bound_R.value_or(0.0));
-  std::printf("  %-8s %11s %11s %11s %11s %11s %11s %11s %11s\n", "T", "KL(pT||pi)", "data-only", "I_T", "encoder",
-              "generator", "L_n", "bound", "bound(tau*)");
+  std::printf("  %-8s %11s %11s %11s %11s %11s %11s %11s %9s %11s %9s\n", "T", "KL(pT||pi)", "data-only", "I_T",
+              "encoder", "generator", "L_n", "bound", "+-se", "bound(tau*)", "+-se");
   for (const StudySetting& s : finished) {
     const StudySettingSummary& r = s.summary;
-    std::printf("  %-8s %11s %11s %11s %11s %11s %11s %11s %11s\n", format_number(r.value, "%g").c_str(),
+    std::printf("  %-8s %11s %11s %11s %11s %11s %11s %11s %9s %11s %9s\n", format_number(r.value, "%g").c_str(),
                 format_number(r.prior_kl, "%.4g").c_str(), format_number(r.prior_kl_data, "%.4g").c_str(),
                 format_number(r.information, "%.4g").c_str(), format_number(r.encoder_term, "%.4g").c_str(),
                 format_number(r.generator_term_fixed, "%.4g").c_str(), format_number(r.train_loss_fixed, "%.4g").c_str(),
-                format_number(r.bound_fixed, "%.5g").c_str(), format_number(r.bound_best, "%.5g").c_str());
+                format_number(r.bound_fixed, "%.5g").c_str(), format_number(r.bound_se_fixed, "%.2g").c_str(),
+                format_number(r.bound_best, "%.5g").c_str(), format_number(r.bound_se_best, "%.2g").c_str());
   }
+  std::printf("  (+-se: the score-norm statistic L_T's Monte Carlo standard error, the bound's only random term)\n");
   std::printf("  minimisers over T (grid point; refined by a parabola in log T):\n");
   for (const StudyMinimizer& m : summary.minimizers) {
     if (m.minimum) {

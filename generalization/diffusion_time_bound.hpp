@@ -13,11 +13,17 @@
 //   prior_kl       = KL(p_T || pi) of the target diffused to T (exact, quadrature)
 //   encoder_term   = sqrt(2) R (1/n) sum_i sqrt(KL(E_T(x_i) || pi))
 //   score_norm     = L_T = max over a Gauss-Legendre t grid on [t_min, T] of
-//                    (1/n) sum_i |s_theta(mu_t x_i + sigma_t z_i, t)|, z_i ~ N(0, I)
-//                    (the authors' code's statistic: a mean over points, max over t)
+//                    (1/(nR)) sum_i sum_r |s_theta(mu_t x_i + sigma_t z_ir, t)|, z_ir ~ N(0, I)
+//                    (the authors' code's statistic, a mean over points and max over
+//                    t, with R = score_draws noise draws per point instead of one);
+//                    score_norm_se = its Monte Carlo standard error given the
+//                    training set, from the spread within each point's R draws
 //   diffusion_integral = int_0^T g(t)^2 dt
 //   generator_term = sqrt(2) R sqrt(L_T^2 diffusion_integral / (2 n))
 //   bound          = train_loss - information + encoder_term + generator_term
+//   generator_term_se = bound_se = the generator term's share of score_norm_se
+//                    (the other terms are exact given the training set, up to
+//                    quadrature errors below 1e-9)
 // R is the sub-Gaussian constant of the loss (a user input: 5 for the
 // authors' 2-D toy data). As T grows, -I_T rises from -log n to 0, the encoder
 // term falls to 0 and the generator term grows ~sqrt(T): an interior optimum.
@@ -43,9 +49,10 @@ struct DiffusionTimeBoundOptions {
   // at 128). Cost n^2 x nodes streaming evaluations (0.1 s at n = 1000).
   std::size_t hermite_nodes = 128;
   std::size_t score_time_nodes = 32;   // t grid of L_T
-  std::uint64_t seed = 0;              // z_i of L_T (streams::bound_noise)
+  std::size_t score_draws = 4;         // z draws per training point in L_T (>= 2: its standard error)
+  std::uint64_t seed = 0;              // z_ir of L_T (streams::bound_noise)
   double prior_kl_tolerance = 1e-9;    // absolute, on KL(p_T || pi)
-  // InvalidArgument naming the field (R, hermite_nodes, score_time_nodes, prior_kl_tolerance).
+  // InvalidArgument naming the field (R, hermite_nodes, score_time_nodes, score_draws, prior_kl_tolerance).
   void validate() const;
 };
 
@@ -59,10 +66,13 @@ struct DiffusionTimeBound {
   double encoder_kl = nan;
   double encoder_term = nan;
   double score_norm = nan;      // L_T
+  double score_norm_se = nan;   // its Monte Carlo standard error (NaN for n = 1)
   double diffusion_integral = nan;
   double generator_term = nan;
+  double generator_term_se = nan;
   double train_loss = nan;
   double bound = nan;
+  double bound_se = nan;
 };
 
 // KL(N(mean, variance I) || N(0, prior_variance I)) in d = mean.size():

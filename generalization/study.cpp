@@ -79,14 +79,14 @@ void add_diffusion_time_bound(const StudyConfig& config, const EarlyStoppingResu
   s.information = best.information, s.encoder_kl = best.encoder_kl, s.encoder_term = best.encoder_term;
   s.diffusion_integral = best.diffusion_integral;
   s.score_norm_best = best.score_norm, s.generator_term_best = best.generator_term;
-  s.train_loss_best = best.train_loss, s.bound_best = best.bound;
+  s.train_loss_best = best.train_loss, s.bound_best = best.bound, s.bound_se_best = best.bound_se;
   const auto at = std::find(c.tau.include.begin(), c.tau.include.end(), s.fixed_tau);
   if (!config.sweep.fixed_tau || at == c.tau.include.end()) return;
   const std::size_t k = static_cast<std::size_t>(at - c.tau.include.begin());
   if (k >= r.included_weights.size()) return;
   const DiffusionTimeBound fixed = bound_at(r.included_weights[k], r.included_indices.at(k));
   s.score_norm_fixed = fixed.score_norm, s.generator_term_fixed = fixed.generator_term;
-  s.train_loss_fixed = fixed.train_loss, s.bound_fixed = fixed.bound;
+  s.train_loss_fixed = fixed.train_loss, s.bound_fixed = fixed.bound, s.bound_se_fixed = fixed.bound_se;
 }
 
 }  // namespace
@@ -101,7 +101,8 @@ const std::vector<std::string>& StudySettingSummary::columns() {
       "flags",          "ode_failed",     "seconds",
       "prior_kl",       "prior_kl_error", "prior_kl_data",     "information",       "encoder_kl",
       "encoder_term",   "diffusion_integral", "score_norm_fixed", "generator_term_fixed", "train_loss_fixed",
-      "bound_fixed",    "score_norm_best", "generator_term_best", "train_loss_best", "bound_best"};
+      "bound_fixed",    "score_norm_best", "generator_term_best", "train_loss_best", "bound_best",
+      "bound_se_fixed", "bound_se_best"};
   return names;
 }
 
@@ -118,7 +119,8 @@ std::vector<double> StudySettingSummary::row() const {
           count(flags),         count(ode_failed),    seconds,
           prior_kl,             prior_kl_error,       prior_kl_data,      information,    encoder_kl,
           encoder_term,         diffusion_integral,   score_norm_fixed,   generator_term_fixed, train_loss_fixed,
-          bound_fixed,          score_norm_best,      generator_term_best, train_loss_best, bound_best};
+          bound_fixed,          score_norm_best,      generator_term_best, train_loss_best, bound_best,
+          bound_se_fixed,       bound_se_best};
 }
 
 nlohmann::ordered_json StudySettingSummary::to_json() const {

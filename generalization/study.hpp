@@ -201,6 +201,7 @@ struct StudySettingSummary {
          encoder_term = nan, diffusion_integral = nan;
   double score_norm_fixed = nan, generator_term_fixed = nan, train_loss_fixed = nan, bound_fixed = nan;
   double score_norm_best = nan, generator_term_best = nan, train_loss_best = nan, bound_best = nan;
+  double bound_se_fixed = nan, bound_se_best = nan;  // L_T's Monte Carlo error carried into the bound
 
   // The numeric columns of settings.csv / summary.npy, in order, and the row's values.
   static const std::vector<std::string>& columns();

@@ -183,6 +183,42 @@ TEST(DiffusionTimeBound, AssemblesItsTermsAndBehavesInT) {
   EXPECT_GT(rows.front().prior_kl, 1.0);
 }
 
+TEST(DiffusionTimeBound, ScoreNormStandardErrorMatchesTheSpreadOverSeeds) {
+  // L_T is a Monte Carlo mean over noise draws z: its reported standard
+  // error must match the spread of L_T over independent draws (seeds) with
+  // the training set and the model fixed. 400 seeds give the spread to
+  // ~3.5 % (relative SE of a standard deviation, 1/sqrt(2 x 399)) and the
+  // mean SE to ~1 %; the max over 8 t nodes can shift the maximising node
+  // between seeds, so 10 % (measured: 0.99).
+  const GaussianMixture target = GaussianMixture::two_modes(2.0);
+  const Matrix train = target.sample(60, 0, streams::training_data);
+  const RandomFeatures rf = draw_random_features(32, 1, linear_embedding(1.0), Activation::relu, FeatureInit::sphere, 4);
+  Matrix A(1, 32);
+  CounterRng(3, 1003).fill_normal(A.flat());
+  const Schedule s = ou(2.0);
+  DsmSetup setup;
+  setup.schedule = s;
+  DiffusionTimeBoundOptions options;
+  options.score_time_nodes = 8;
+  const DiffusionTimeBound data = diffusion_time_data_terms(s, train, std::nullopt, options);
+  std::vector<double> values, errors;
+  for (std::uint64_t seed = 0; seed < 400; ++seed) {
+    options.seed = seed;
+    const DiffusionTimeBound b = diffusion_time_bound(data, s, train, rf, A, setup, 0.3, options);
+    EXPECT_EQ(b.bound_se, b.generator_term_se);
+    EXPECT_NEAR(b.generator_term_se / b.generator_term, b.score_norm_se / b.score_norm, 1e-12);
+    values.push_back(b.score_norm);
+    errors.push_back(b.score_norm_se);
+  }
+  double mean = 0.0, mean_error = 0.0;
+  for (std::size_t k = 0; k < values.size(); ++k) mean += values[k], mean_error += errors[k];
+  mean /= values.size(), mean_error /= errors.size();
+  double squares = 0.0;
+  for (const double v : values) squares += (v - mean) * (v - mean);
+  const double spread = std::sqrt(squares / (values.size() - 1));
+  EXPECT_NEAR(mean_error / spread, 1.0, 0.10) << mean_error << " vs " << spread;
+}
+
 TEST(DiffusionTimeBound, DiffusionIntegralOfEverySchedule) {
   for (const ScheduleKind kind : {ScheduleKind::ou, ScheduleKind::vp, ScheduleKind::ve}) {
     Schedule s = ou(3.0);
@@ -236,6 +272,9 @@ TEST(DiffusionTimeBound, BadInputNamesTheField) {
   DiffusionTimeBoundOptions bad_nodes;
   bad_nodes.hermite_nodes = 1;
   expect_invalid([&] { diffusion_time_bound(s, train, rf, A, setup, 0.1, std::nullopt, bad_nodes); }, "hermite_nodes");
+  DiffusionTimeBoundOptions one_draw;
+  one_draw.score_draws = 1;
+  expect_invalid([&] { diffusion_time_bound(s, train, rf, A, setup, 0.1, std::nullopt, one_draw); }, "score_draws");
   expect_invalid([&] { diffusion_time_bound(s, Matrix(2, 2), rf, A, setup, 0.1, std::nullopt); }, "training");
   expect_invalid([&] { diffusion_time_bound(s, train, rf, Matrix(1, 7), setup, 0.1, std::nullopt); }, "A");
   expect_invalid([&] { diffusion_time_bound(s, train, rf, A, setup, NAN, std::nullopt); }, "train_loss");
