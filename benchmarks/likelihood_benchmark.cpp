@@ -43,8 +43,8 @@
 #include <string>
 #include <vector>
 
-#include "gengap/generalization/npy.hpp"
-#include "gengap/generalization/saved_model.hpp"
+#include "gengap/generalization/io/npy.hpp"
+#include "gengap/generalization/io/saved_model.hpp"
 #include "gengap/kernels/gaussian_mixture.hpp"
 #include "gengap/kernels/random.hpp"
 #include "gengap/kernels/random_features.hpp"

@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "gengap/generalization/npy.hpp"
+#include "gengap/generalization/io/npy.hpp"
 #include "gengap/kernels/gaussian_mixture.hpp"
 #include "gengap/kernels/random.hpp"
 #include "gengap/kernels/random_features.hpp"

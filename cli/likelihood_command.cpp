@@ -14,10 +14,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "gengap/generalization/atomic_file.hpp"
-#include "gengap/generalization/npy.hpp"
-#include "gengap/generalization/run_record.hpp"
-#include "gengap/generalization/saved_model.hpp"
+#include "gengap/generalization/io/atomic_file.hpp"
+#include "gengap/generalization/io/npy.hpp"
+#include "gengap/generalization/io/run_record.hpp"
+#include "gengap/generalization/io/saved_model.hpp"
 #include "gengap/kernels/blas_runtime.hpp"
 #include "gengap/kernels/error.hpp"
 #include "gengap/solvers/likelihood.hpp"

@@ -1,6 +1,6 @@
 #pragma once
 // `gengap likelihood` (study S7): per-point log-likelihoods log p_{t_min}(x_i)
-// of a data file under a saved model (generalization/saved_model.hpp) at one
+// of a data file under a saved model (generalization/io/saved_model.hpp) at one
 // of its saved training times, by the probability-flow ODE with the exact
 // random-feature divergence or Hutchinson's estimator (solvers/likelihood.hpp,
 // MATH.md §9).

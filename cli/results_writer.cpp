@@ -7,10 +7,10 @@
 #include <stdexcept>
 #include <vector>
 
-#include "gengap/generalization/atomic_file.hpp"
-#include "gengap/generalization/early_stopping_plots.hpp"
-#include "gengap/generalization/npy.hpp"
-#include "gengap/generalization/saved_model.hpp"
+#include "gengap/generalization/io/atomic_file.hpp"
+#include "gengap/generalization/plots/early_stopping_plots.hpp"
+#include "gengap/generalization/io/npy.hpp"
+#include "gengap/generalization/io/saved_model.hpp"
 
 namespace gengap::cli {
 

@@ -28,7 +28,7 @@
 //                    columns): the target p_0 and the learned p_theta (density at t_min) on that
 //                    tau's adaptive grid within p_0's window; snapshots.csv lists
 //                    snapshot,row,tau,kl_quad,kl_ode,kl_mass
-//   plots/           losses.png, kl.png, densities.png, bounds.png (generalization/early_stopping_plots.hpp),
+//   plots/           losses.png, kl.png, densities.png, bounds.png (generalization/plots/early_stopping_plots.hpp),
 //                    each with its gnuplot script (.gp) and data (.dat); config.json's "plots"
 //                    lists the PNGs, or says why they could not be drawn (the data are kept)
 //   train.npy        n x d training set
@@ -44,7 +44,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "gengap/generalization/early_stopping.hpp"
+#include "gengap/generalization/studies/s1/early_stopping.hpp"
 
 namespace gengap::cli {
 

@@ -12,9 +12,9 @@
 #include <string>
 
 #include "config_overrides.hpp"
-#include "gengap/generalization/atomic_file.hpp"
-#include "gengap/generalization/early_stopping.hpp"
-#include "gengap/generalization/run_record.hpp"
+#include "gengap/generalization/io/atomic_file.hpp"
+#include "gengap/generalization/studies/s1/early_stopping.hpp"
+#include "gengap/generalization/io/run_record.hpp"
 #include "gengap/kernels/blas_runtime.hpp"
 #include "gengap/kernels/error.hpp"
 #include "results_writer.hpp"

@@ -1,5 +1,5 @@
 #pragma once
-// `gengap run`: study S1's training dynamics (generalization/early_stopping.hpp)
+// `gengap run`: study S1's training dynamics (generalization/studies/s1/early_stopping.hpp)
 // into a results folder (results_writer.hpp), with a short summary on stdout
 // and progress on stderr.
 #include <CLI/CLI.hpp>

@@ -13,11 +13,11 @@
 #include <string>
 
 #include "config_overrides.hpp"
-#include "gengap/generalization/atomic_file.hpp"
-#include "gengap/generalization/npy.hpp"
-#include "gengap/generalization/run_record.hpp"
-#include "gengap/generalization/smoothing_study.hpp"
-#include "gengap/generalization/smoothing_study_plots.hpp"
+#include "gengap/generalization/io/atomic_file.hpp"
+#include "gengap/generalization/io/npy.hpp"
+#include "gengap/generalization/io/run_record.hpp"
+#include "gengap/generalization/studies/smoothing/smoothing_study.hpp"
+#include "gengap/generalization/plots/smoothing_study_plots.hpp"
 #include "interrupt.hpp"
 #include "progress_bar.hpp"
 #include "results_writer.hpp"

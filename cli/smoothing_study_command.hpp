@@ -1,5 +1,5 @@
 #pragma once
-// `gengap study smoothing` (STUDIES.md S6, generalization/smoothing_study.hpp):
+// `gengap study smoothing` (STUDIES.md S6, generalization/studies/smoothing/smoothing_study.hpp):
 // memorisation by the empirical score, interpolation by the smoothed score and
 // the trained random-feature score between them, into a results folder that is
 // complete and consistent after every finished row:
@@ -22,7 +22,7 @@
 //                    uniform against delta / h and against tau), likelihood.png
 // Ctrl-C / SIGTERM: the row being written completes, config.json says
 // "interrupted", one line on stderr, exit code 130.
-#include "study_command.hpp"
+#include "study_command_options.hpp"
 
 namespace gengap::cli {
 

@@ -13,11 +13,11 @@
 #include <stdexcept>
 
 #include "config_overrides.hpp"
-#include "gengap/generalization/atomic_file.hpp"
-#include "gengap/generalization/npy.hpp"
-#include "gengap/generalization/run_record.hpp"
-#include "gengap/generalization/study.hpp"
-#include "gengap/generalization/study_plots.hpp"
+#include "gengap/generalization/io/atomic_file.hpp"
+#include "gengap/generalization/io/npy.hpp"
+#include "gengap/generalization/io/run_record.hpp"
+#include "gengap/generalization/studies/sweep/study.hpp"
+#include "gengap/generalization/plots/study_plots.hpp"
 #include "gengap/kernels/blas_runtime.hpp"
 #include "gengap/kernels/error.hpp"
 #include "interrupt.hpp"

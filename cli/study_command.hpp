@@ -1,6 +1,6 @@
 #pragma once
 // `gengap study modes-shift|capacity|sample-size` (STUDIES.md S2-S4,
-// generalization/study.hpp): study S1 once per swept value, settings in
+// generalization/studies/sweep/study.hpp): study S1 once per swept value, settings in
 // parallel, into a results folder that is complete and consistent after every
 // finished setting:
 //   config.json      "study", "command", "seed", "config" (the flat study
@@ -23,20 +23,11 @@
 // 1 any other failure; 130 interrupted.
 #include <CLI/CLI.hpp>
 
-#include <cstddef>
 #include <memory>
-#include <optional>
-#include <string>
-#include <vector>
 
-#include "config_overrides.hpp"
+#include "study_command_options.hpp"
 
 namespace gengap::cli {
-
-struct StudyCommandOptions : ConfigCommandOptions {
-  std::string study;  // modes-shift | capacity | sample-size | smoothing
-  std::string out;    // empty: results/<study>
-};
 
 std::shared_ptr<StudyCommandOptions> add_study_command(CLI::App& app);
 

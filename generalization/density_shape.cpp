@@ -4,7 +4,7 @@
 #include <cmath>
 #include <string>
 
-#include "gengap/generalization/detail/config_json.hpp"
+#include "gengap/generalization/io/detail/config_json.hpp"
 #include "gengap/kernels/error.hpp"
 
 namespace gengap {

@@ -11,7 +11,7 @@
 #include <string>
 #include <thread>
 
-#include "gengap/generalization/atomic_file.hpp"
+#include "gengap/generalization/io/atomic_file.hpp"
 #include "gengap/kernels/error.hpp"
 
 namespace gengap {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "gengap/generalization/bound_terms.hpp"
-#include "gengap/generalization/early_stopping.hpp"
+#include "gengap/generalization/studies/s1/early_stopping.hpp"
 #include "gengap/kernels/error.hpp"
 #include "gengap/solvers/dsm_design.hpp"
 #include "gengap/solvers/likelihood.hpp"

@@ -18,8 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "gengap/generalization/npy.hpp"
-#include "gengap/generalization/saved_model.hpp"
+#include "gengap/generalization/io/npy.hpp"
+#include "gengap/generalization/io/saved_model.hpp"
 #include "gengap/kernels/random.hpp"
 #include "gengap/solvers/likelihood.hpp"
 #include "gengap/solvers/random_feature_likelihood.hpp"

@@ -20,8 +20,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_support.hpp"
-#include "gengap/generalization/npy.hpp"
-#include "gengap/generalization/plot.hpp"
+#include "gengap/generalization/io/npy.hpp"
+#include "gengap/generalization/plots/plot.hpp"
 
 namespace gengap {
 namespace {

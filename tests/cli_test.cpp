@@ -17,7 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "gengap/generalization/npy.hpp"
+#include "gengap/generalization/io/npy.hpp"
 #include "gengap/kernels/blas_runtime.hpp"
 #include "cli_support.hpp"
 

@@ -1,8 +1,8 @@
-// S1's figures (generalization/early_stopping_plots.hpp): the series are the
+// S1's figures (generalization/plots/early_stopping_plots.hpp): the series are the
 // result's columns, non-positive KL estimates are left off the log axis (never
 // clipped to a fake value), and rendering writes the three PNGs or removes a
 // stale figure that has nothing to draw.
-#include "gengap/generalization/early_stopping_plots.hpp"
+#include "gengap/generalization/plots/early_stopping_plots.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-// Study S1 (generalization/early_stopping.hpp): the curves obey the
+// Study S1 (generalization/studies/s1/early_stopping.hpp): the curves obey the
 // invariants of exact gradient flow from A_0 = 0, agree with a point-by-point
 // evaluation of the losses at the saved weights, do not depend on the thread
 // count; the KL by the likelihood ODE over test points and by quadrature agree
@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "gengap/generalization/early_stopping.hpp"
-#include "gengap/generalization/model_setup.hpp"
+#include "gengap/generalization/studies/s1/early_stopping.hpp"
+#include "gengap/generalization/studies/model_setup.hpp"
 #include "gengap/kernels/error.hpp"
 #include "gengap/solvers/dsm_design.hpp"
 #include "gengap/solvers/quadratic_loss.hpp"

@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "gengap/generalization/early_stopping.hpp"
+#include "gengap/generalization/studies/s1/early_stopping.hpp"
 
 namespace gengap {
 namespace {

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "gengap/generalization/npy.hpp"
+#include "gengap/generalization/io/npy.hpp"
 #include "gengap/kernels/error.hpp"
 
 namespace gengap {

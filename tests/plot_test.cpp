@@ -1,9 +1,9 @@
-// Figures drawn with gnuplot (generalization/plot.hpp): a real PNG replaces
+// Figures drawn with gnuplot (generalization/plots/plot.hpp): a real PNG replaces
 // the old one atomically, the data file holds exactly the series' numbers, the
 // script re-renders from anywhere, bad figures are rejected naming the field
 // before anything is written, and a missing or failing gnuplot is reported
 // without leaving temporaries or a damaged PNG.
-#include "gengap/generalization/plot.hpp"
+#include "gengap/generalization/plots/plot.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-// Saved models (generalization/saved_model.hpp): what load_model reads back is
+// Saved models (generalization/io/saved_model.hpp): what load_model reads back is
 // bit for bit what save_model wrote, for both embeddings; inconsistent folders
 // are rejected naming the file.
 #include <gtest/gtest.h>
@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <string>
 
-#include "gengap/generalization/npy.hpp"
-#include "gengap/generalization/saved_model.hpp"
+#include "gengap/generalization/io/npy.hpp"
+#include "gengap/generalization/io/saved_model.hpp"
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/random.hpp"
 

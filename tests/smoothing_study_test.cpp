@@ -1,4 +1,4 @@
-// Study S6 smoothing (generalization/smoothing_study.hpp) at a small size:
+// Study S6 smoothing (generalization/studies/smoothing/smoothing_study.hpp) at a small size:
 // s_n memorises, s_delta with delta = h/2 interpolates, the likelihood of s_n
 // by the ODE matches the exact log p_{t_min}^n, the numbers do not depend on
 // the thread count, and the config is strict and names the key.
@@ -8,7 +8,7 @@
 #include <cmath>
 #include <string>
 
-#include "gengap/generalization/smoothing_study.hpp"
+#include "gengap/generalization/studies/smoothing/smoothing_study.hpp"
 #include "gengap/kernels/error.hpp"
 #include "test_support.hpp"
 

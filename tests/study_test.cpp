@@ -1,4 +1,4 @@
-// Studies S2-S4 (generalization/study.hpp) at small sizes: every kind runs
+// Studies S2-S4 (generalization/studies/sweep/study.hpp) at small sizes: every kind runs
 // each setting as S1 with the swept value, its summary rows agree with the
 // per-setting results (tau* on the grid, KL non-negative within its error,
 // the fixed-tau KL and the threshold crossing at the right rows), the numbers
@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include "gengap/generalization/study.hpp"
-#include "gengap/generalization/study_plots.hpp"
+#include "gengap/generalization/studies/sweep/study.hpp"
+#include "gengap/generalization/plots/study_plots.hpp"
 #include "gengap/kernels/error.hpp"
 #include "test_support.hpp"
 

@@ -1,11 +1,11 @@
-#include "gengap/generalization/smoothing_study_plots.hpp"
+#include "gengap/generalization/plots/smoothing_study_plots.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
 
-#include "gengap/generalization/plot.hpp"
+#include "gengap/generalization/plots/plot.hpp"
 
 namespace gengap {
 namespace {

@@ -1,4 +1,4 @@
-#include "gengap/generalization/early_stopping_plots.hpp"
+#include "gengap/generalization/plots/early_stopping_plots.hpp"
 
 #include <cmath>
 #include <cstdio>

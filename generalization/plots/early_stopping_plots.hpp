@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "gengap/generalization/early_stopping.hpp"
-#include "gengap/generalization/plot.hpp"
+#include "gengap/generalization/studies/s1/early_stopping.hpp"
+#include "gengap/generalization/plots/plot.hpp"
 
 namespace gengap {
 

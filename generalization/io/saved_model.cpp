@@ -1,11 +1,11 @@
-#include "gengap/generalization/saved_model.hpp"
+#include "gengap/generalization/io/saved_model.hpp"
 
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
-#include "gengap/generalization/atomic_file.hpp"
-#include "gengap/generalization/npy.hpp"
+#include "gengap/generalization/io/atomic_file.hpp"
+#include "gengap/generalization/io/npy.hpp"
 #include "gengap/kernels/error.hpp"
 
 namespace gengap {

@@ -7,9 +7,9 @@
 #include <vector>
 
 
-#include "gengap/generalization/detail/config_json.hpp"
-#include "gengap/generalization/detail/config_reader.hpp"
-#include "gengap/generalization/study.hpp"
+#include "gengap/generalization/io/detail/config_json.hpp"
+#include "gengap/generalization/io/detail/config_reader.hpp"
+#include "gengap/generalization/studies/sweep/study.hpp"
 #include "gengap/kernels/error.hpp"
 
 namespace gengap {

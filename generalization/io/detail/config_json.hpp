@@ -21,6 +21,9 @@ std::string read_json_string(const nlohmann::json& value, const std::string& key
 // A non-negative integer; 1e3 or 1000.0 (integers written as floats) are
 // accepted when exact.
 std::uint64_t read_json_unsigned(const nlohmann::json& value, const std::string& key);
+// InvalidArgument(key, "must be positive[ and finite], got ...") unless value > 0 (and finite).
+void require_positive(std::size_t value, const char* key);
+void require_positive(double value, const char* key);
 // "field: problem" of a library error re-labelled with the config's dotted
 // key, so the user sees the key they typed.
 [[noreturn]] void rethrow_as(const std::string& key, const InvalidArgument& error);

@@ -1,4 +1,4 @@
-#include "gengap/generalization/detail/config_json.hpp"
+#include "gengap/generalization/io/detail/config_json.hpp"
 
 #include <cmath>
 
@@ -55,6 +55,14 @@ void rethrow_in_group(const std::string& group, const InvalidArgument& error) {
   const std::size_t colon = what.find(": ");
   if (colon == std::string::npos) throw InvalidArgument(group, what);
   throw InvalidArgument(group + "." + what.substr(0, colon), what.substr(colon + 2));
+}
+
+void require_positive(std::size_t value, const char* key) {
+  require(value > 0, key, "must be positive, got " + std::to_string(value));
+}
+
+void require_positive(double value, const char* key) {
+  require(std::isfinite(value) && value > 0.0, key, "must be positive and finite, got " + config_number(value));
 }
 
 }  // namespace gengap::detail

@@ -80,7 +80,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gengap/generalization/diffusion_time_bound.hpp"
-#include "gengap/generalization/early_stopping.hpp"
+#include "gengap/generalization/studies/s1/early_stopping.hpp"
 #include "gengap/generalization/rate_fit.hpp"
 
 namespace gengap {

@@ -30,7 +30,8 @@
 #include "gengap/generalization/bound_terms.hpp"
 #include "gengap/generalization/density_shape.hpp"
 #include "gengap/generalization/kl_trajectory.hpp"
-#include "gengap/generalization/run_record.hpp"
+#include "gengap/generalization/io/run_record.hpp"
+#include "gengap/generalization/studies/model_config.hpp"
 #include "gengap/kernels/activation.hpp"
 #include "gengap/kernels/gaussian_mixture.hpp"
 #include "gengap/kernels/matrix.hpp"
@@ -40,16 +41,16 @@
 
 namespace gengap {
 
-enum class TrainLossMethod { monte_carlo, quadrature };
 enum class PopulationLossMethod { quadrature, monte_carlo };
-enum class InitialWeights { zero, gaussian };
 
 // Every parameter of the study; the defaults are STUDIES.md S1's. The JSON
 // form (to_json / early_stopping_config_from_json) nests the groups below
 // under the same names ("model.m", "schedule.T", "tau.points", ...).
-struct EarlyStoppingConfig {
-  std::uint64_t seed = 0;
-
+//
+// The random-feature model's groups (seed, model, schedule, weighting,
+// train_loss) are the base RandomFeatureModelConfig (studies/model_config.hpp),
+// shared with the studies that train the same model on other data.
+struct EarlyStoppingConfig : RandomFeatureModelConfig {
   // p_0 = 1/2 N(-mu, variance) + 1/2 N(mu, variance) in d = 1 (modes distance 2 mu).
   struct Target {
     double mu = 3.0;
@@ -58,38 +59,7 @@ struct EarlyStoppingConfig {
 
   std::size_t n = 1000;  // training samples
 
-  struct Model {
-    std::size_t m = 1024;
-    Activation activation = Activation::relu;
-    FeatureInit feature_init = FeatureInit::sphere;
-    EmbeddingKind embedding = EmbeddingKind::linear;  // chosen by scripts/feature_sweep.py (README)
-    std::size_t embedding_dim = 16;   // d_e (fourier, sinusoidal: even), degree (polynomial); linear has d_e = 1
-    double embedding_scale = 30.0;    // std of the Fourier frequencies
-    // The horizon h of the linear, sinusoidal and polynomial embeddings
-    // (e(t) = t/h, ...); empty: schedule.T. Fixing it keeps the features'
-    // time dependence the same across a sweep of T (study S5).
-    std::optional<double> embedding_horizon;
-    // Multipliers of the drawn rows (w_i, u_i, b_i) of rho_0, each part on its own:
-    // the sphere's (or Gaussian's) scale of x, of e(t) and of the bias.
-    double w_scale = 1.0;
-    double u_scale = 1.0;
-    double b_scale = 1.0;
-    OutputScale output_scale = OutputScale::one;
-    InitialWeights initial_weights = InitialWeights::zero;  // A_0 = 0, or N(0, initial_scale^2) entries
-    double initial_scale = 1.0;
-  } model;
 
-  Schedule schedule;  // ou, T = 5, t_min = 1e-3
-  Weighting weighting = Weighting::sigma2;
-
-  // L_n: Monte Carlo with K draws (t, eps) per sample (the paper's estimator),
-  // or Gauss-Legendre x Gauss-Hermite quadrature.
-  struct TrainLoss {
-    TrainLossMethod method = TrainLossMethod::monte_carlo;
-    std::size_t draws_per_sample = 256;  // K
-    std::size_t time_nodes = 64;
-    std::size_t noise_nodes = 32;
-  } train_loss;
 
   // L: quadrature over the known mixture (d <= 2), or Monte Carlo.
   struct PopulationLoss {
@@ -167,7 +137,6 @@ struct EarlyStoppingConfig {
   void validate() const;
   // Rows of the training-time grid: tau.points + tau.include.size().
   std::size_t grid_points() const { return tau.points + tau.include.size(); }
-  DsmSetup dsm_setup() const;
   GaussianMixture target_distribution() const;
   KlSettings kl_settings() const;
   // The rows (ascending) of the grid_points() grid at which each KL is

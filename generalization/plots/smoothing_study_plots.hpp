@@ -15,7 +15,7 @@
 #include <span>
 #include <vector>
 
-#include "gengap/generalization/smoothing_study.hpp"
+#include "gengap/generalization/studies/smoothing/smoothing_study.hpp"
 
 namespace gengap {
 

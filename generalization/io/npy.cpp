@@ -1,4 +1,4 @@
-#include "gengap/generalization/npy.hpp"
+#include "gengap/generalization/io/npy.hpp"
 
 #include <bit>
 #include <cctype>
@@ -8,7 +8,7 @@
 #include <limits>
 #include <sstream>
 
-#include "gengap/generalization/atomic_file.hpp"
+#include "gengap/generalization/io/atomic_file.hpp"
 #include "gengap/kernels/error.hpp"
 
 namespace gengap {

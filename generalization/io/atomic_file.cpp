@@ -1,4 +1,4 @@
-#include "gengap/generalization/atomic_file.hpp"
+#include "gengap/generalization/io/atomic_file.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

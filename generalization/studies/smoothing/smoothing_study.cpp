@@ -1,6 +1,6 @@
 // Study S6 smoothing: rows of (score, samples, metrics, likelihood) per
 // dimension (see smoothing_study.hpp).
-#include "gengap/generalization/smoothing_study.hpp"
+#include "gengap/generalization/studies/smoothing/smoothing_study.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -11,8 +11,8 @@
 #include <string>
 #include <tuple>
 
-#include "gengap/generalization/detail/config_json.hpp"
-#include "gengap/generalization/model_setup.hpp"
+#include "gengap/generalization/io/detail/config_json.hpp"
+#include "gengap/generalization/studies/model_setup.hpp"
 #include "gengap/kernels/empirical_score.hpp"
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/random.hpp"
@@ -138,13 +138,13 @@ struct TrainedModel {
 };
 
 TrainedModel train_model(const SmoothingStudyConfig& c, const Matrix& training) {
-  const EarlyStoppingConfig& m = c.model_base;
+  const RandomFeatureModelConfig& m = c.model_base;
   TrainedModel model;
   model.setup = m.dsm_setup();
   const std::size_t d = training.cols();
   model.features = model_random_features(m, d);
   const QuadraticLoss loss = gram_matrices(model.features, *model_training_design(m, training.view(), model.setup));
-  model.flow.emplace(loss, model_initial_weights(m, d), GradientFlowOptions{m.tau.eigen_floor});
+  model.flow.emplace(loss, model_initial_weights(m, d), GradientFlowOptions{});
   std::tie(model.fastest, model.slowest) = model.flow->timescale_range();
   return model;
 }

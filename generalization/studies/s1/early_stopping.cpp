@@ -1,5 +1,5 @@
 // run_early_stopping: study S1's training dynamics (see early_stopping.hpp).
-#include "gengap/generalization/early_stopping.hpp"
+#include "gengap/generalization/studies/s1/early_stopping.hpp"
 
 #include <oneapi/tbb/parallel_for.h>
 
@@ -9,12 +9,12 @@
 #include <memory>
 #include <optional>
 
-#include "gengap/generalization/detail/config_json.hpp"
+#include "gengap/generalization/io/detail/config_json.hpp"
 #include "gengap/kernels/blas_runtime.hpp"
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/random.hpp"
 #include "gengap/solvers/dsm_design.hpp"
-#include "gengap/generalization/model_setup.hpp"
+#include "gengap/generalization/studies/model_setup.hpp"
 #include "gengap/solvers/gradient_flow.hpp"
 #include "gengap/solvers/quadratic_loss.hpp"
 

@@ -1,6 +1,6 @@
 // run_study: the settings of a study in parallel, their summary rows and the
 // rate fits across them (see study.hpp).
-#include "gengap/generalization/study.hpp"
+#include "gengap/generalization/studies/sweep/study.hpp"
 
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/parallel_pipeline.h>
@@ -13,7 +13,7 @@
 
 #include <fmt/format.h>
 
-#include "gengap/generalization/detail/config_json.hpp"
+#include "gengap/generalization/io/detail/config_json.hpp"
 #include "gengap/kernels/blas_runtime.hpp"
 #include "gengap/kernels/error.hpp"
 

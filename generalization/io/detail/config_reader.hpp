@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "gengap/generalization/detail/config_json.hpp"
+#include "gengap/generalization/io/detail/config_json.hpp"
 
 namespace gengap::detail {
 

@@ -55,7 +55,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "gengap/generalization/early_stopping.hpp"
+#include "gengap/generalization/studies/model_config.hpp"
 #include "gengap/generalization/memorization.hpp"
 #include "gengap/kernels/matrix.hpp"
 #include "gengap/solvers/likelihood.hpp"
@@ -67,16 +67,16 @@ namespace gengap {
 // S1's model groups with this study's defaults: train_loss.draws_per_sample =
 // 4096 (9 training points with S1's 256 draws would be 2304 design rows, a
 // noisy loss; 4096 give 36864 rows, ~1 s of Gram matrix per d).
-EarlyStoppingConfig smoothing_model_defaults();
+RandomFeatureModelConfig smoothing_model_defaults();
 
 // The parameters. JSON form (to_json / smoothing_study_config_from_json):
 // "seed", "model" (S1's model group: m, activation, ..., plus "tau_positions"),
 // "train_loss", "schedule" and "weighting" exactly as S1's keys
-// (early_stopping.hpp), and the groups below under their names.
+// (studies/model_config.hpp), and the groups below under their names.
 struct SmoothingStudyConfig {
-  // The random-feature model's groups are S1's (seed, model, train_loss,
-  // schedule, weighting): only those are read from here.
-  EarlyStoppingConfig model_base = smoothing_model_defaults();
+  // The random-feature model's groups, S1's keys (seed, model, train_loss,
+  // schedule, weighting).
+  RandomFeatureModelConfig model_base = smoothing_model_defaults();
   // model.tau_positions, each in [0, 1]. Not 0.1: there (tau ~ 3e4) the
   // score is still ~0 and the reverse SDE carries the prior outwards by
   // ~e^T (samples 9-200 away from the line, measured d = 2..16).

@@ -1,4 +1,4 @@
-#include "gengap/generalization/study_plots.hpp"
+#include "gengap/generalization/plots/study_plots.hpp"
 
 #include <algorithm>
 #include <cmath>

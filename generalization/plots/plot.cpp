@@ -1,4 +1,4 @@
-#include "gengap/generalization/plot.hpp"
+#include "gengap/generalization/plots/plot.hpp"
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -14,7 +14,7 @@
 #include <cstring>
 #include <string_view>
 
-#include "gengap/generalization/atomic_file.hpp"
+#include "gengap/generalization/io/atomic_file.hpp"
 #include "gengap/kernels/error.hpp"
 
 extern char** environ;
@@ -229,7 +229,7 @@ std::string gnuplot_script(const Figure& figure, const std::filesystem::path& pn
   const std::size_t height = rows * figure.panel_height + (multiplot && !figure.title.empty() ? 30 : 0);
 
   std::string s;
-  s += "# Written by gengap (generalization/plot.hpp). Edit freely, then re-render with\n";
+  s += "# Written by gengap (generalization/plots/plot.hpp). Edit freely, then re-render with\n";
   s += "#   gnuplot " + stem + ".gp      (writes " + stem + ".png beside this script from " + stem + ".dat)\n";
   s += "#   gnuplot -e \"output='other.png'\" " + stem + ".gp\n";
   s += "script_dir = ''\n";

@@ -4,9 +4,9 @@
 #include <string>
 #include <vector>
 
-#include "gengap/generalization/detail/config_json.hpp"
-#include "gengap/generalization/detail/config_reader.hpp"
-#include "gengap/generalization/smoothing_study.hpp"
+#include "gengap/generalization/io/detail/config_json.hpp"
+#include "gengap/generalization/io/detail/config_reader.hpp"
+#include "gengap/generalization/studies/smoothing/smoothing_study.hpp"
 #include "gengap/kernels/error.hpp"
 
 namespace gengap {
@@ -25,7 +25,9 @@ Json model_defaults_json() { return {{"train_loss", {{"draws_per_sample", 4096}}
 
 }  // namespace
 
-EarlyStoppingConfig smoothing_model_defaults() { return early_stopping_config_from_json(model_defaults_json()); }
+RandomFeatureModelConfig smoothing_model_defaults() {
+  return random_feature_model_config_from_json(model_defaults_json());
+}
 
 double SmoothingStudyConfig::spacing() const {
   return 2.0 * segment.half_length / static_cast<double>(segment.points - 1);
@@ -177,7 +179,7 @@ SmoothingStudyConfig smoothing_study_config_from_json(const nlohmann::json& json
     r.read("max_steps", c.likelihood.max_steps);
   });
   root.finish();
-  c.model_base = early_stopping_config_from_json(s1);
+  c.model_base = random_feature_model_config_from_json(s1);
   return c;
 }
 

@@ -18,8 +18,8 @@
 #include <span>
 #include <vector>
 
-#include "gengap/generalization/plot.hpp"
-#include "gengap/generalization/study.hpp"
+#include "gengap/generalization/plots/plot.hpp"
+#include "gengap/generalization/studies/sweep/study.hpp"
 
 namespace gengap {
 

@@ -1,4 +1,4 @@
-#include "gengap/generalization/run_record.hpp"
+#include "gengap/generalization/io/run_record.hpp"
 
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/version.h>
