@@ -125,9 +125,9 @@ Workload& workload(std::size_t d) {
     w.reference = read_npy(dir / "reference.npy").values;
   } else {
     LikelihoodOptions tight;
-    tight.rtol = tight.atol = 1e-10;
-    tight.sharing = StepSharing::per_trajectory;
-    tight.max_steps = 10000000;
+    tight.ode.controller.rtol = tight.ode.controller.atol = 1e-10;
+    tight.ode.sharing = StepSharing::per_trajectory;
+    tight.ode.max_steps = 10000000;
     const ScoreDivergenceField score = random_feature_score(w.model.features, w.model.weights[0], w.model.setup);
     w.reference = log_likelihood(w.model.setup.schedule, score, head, tight).log_p;
     write_npy(dir / "reference.npy", w.reference);
@@ -166,11 +166,11 @@ void BM_LogLikelihood(benchmark::State& state) {
   const ScoreDivergenceField score = random_feature_score(w.model.features, w.model.weights[0], w.model.setup);
   LikelihoodOptions options;
   const LikelihoodOptions defaults;
-  options.method = "dopri5";
-  options.rtol = tolerance;
-  options.atol = tolerance;
-  options.sharing = state.range(3) == 0 ? StepSharing::per_trajectory : StepSharing::per_chunk;
-  if (state.range(4) > 0) options.chunk = static_cast<std::size_t>(state.range(4));
+  options.ode.method = RkMethod::dopri5;
+  options.ode.controller.rtol = tolerance;
+  options.ode.controller.atol = tolerance;
+  options.ode.sharing = state.range(3) == 0 ? StepSharing::per_trajectory : StepSharing::per_chunk;
+  if (state.range(4) > 0) options.ode.chunk = static_cast<std::size_t>(state.range(4));
   tbb::task_arena arena(threads);
   LikelihoodResult r;
   const double cpu_start = process_cpu_seconds();
@@ -200,11 +200,11 @@ void BM_LogLikelihood(benchmark::State& state) {
   state.counters["point_evals/s"] = benchmark::Counter(static_cast<double>(r.total_rhs_evaluations),
                                                        benchmark::Counter::kIsIterationInvariantRate);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * w.x.rows()));
-  state.SetLabel("tau=" + std::to_string(w.model.tau[0]) + " " + to_string(options.sharing) +
-                 " chunk=" + std::to_string(options.chunk));
+  state.SetLabel("tau=" + std::to_string(w.model.tau[0]) + " " + to_string(options.ode.sharing) +
+                 " chunk=" + std::to_string(options.ode.chunk));
   // The peer's comparison values: the library's default configuration at 1e-5.
-  const bool default_run = threads == 1 && state.range(2) == 5 && options.sharing == defaults.sharing &&
-                           options.chunk == defaults.chunk;
+  const bool default_run = threads == 1 && state.range(2) == 5 && options.ode.sharing == defaults.ode.sharing &&
+                           options.ode.chunk == defaults.ode.chunk;
   if (default_run && !w.peer_written) write_peer_files(d, w, r);
 }
 BENCHMARK(BM_LogLikelihood)

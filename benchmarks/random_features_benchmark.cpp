@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gengap/kernels/random.hpp"
+#include "gengap/kernels/detail/random_feature_tiles.hpp"
 #include "gengap/kernels/random_features.hpp"
 
 namespace {
@@ -43,7 +44,7 @@ void BM_ScoreAndDivergence(benchmark::State& state) {
   std::vector<double> score(points * d), divergence(points);
   tbb::task_arena arena(threads);
   for (auto _ : state) {
-    arena.execute([&] { score_and_divergence(w.rf, w.A, w.X, w.t, w.c, score, divergence); });
+    arena.execute([&] { detail::score_and_divergence_tiles(w.rf, w.A, w.X, w.t, w.c, score, divergence); });
     benchmark::DoNotOptimize(score.data());
     benchmark::DoNotOptimize(divergence.data());
   }

@@ -75,8 +75,8 @@ Workload& workload() {
         continue;
       }
       LikelihoodOptions tight;
-      tight.rtol = tight.atol = 1e-10;
-      tight.max_steps = 100000000;
+      tight.ode.controller.rtol = tight.ode.controller.atol = 1e-10;
+      tight.ode.max_steps = 100000000;
       w.reference.push_back(
           log_likelihood(w.setup.schedule, random_feature_score(w.rf, w.A[k], w.setup), w.x, tight).log_p);
       write_npy(file, w.reference.back());
@@ -94,8 +94,8 @@ void BM_ReluLikelihood(benchmark::State& state) {
   const Matrix& A = w.A[static_cast<std::size_t>(state.range(0))];
   const bool kinks = state.range(1) == 0;
   LikelihoodOptions options;
-  options.rtol = options.atol = std::pow(10.0, -static_cast<double>(state.range(2)) / 2.0);
-  options.max_steps = 10000000;
+  options.ode.controller.rtol = options.ode.controller.atol = std::pow(10.0, -static_cast<double>(state.range(2)) / 2.0);
+  options.ode.max_steps = 10000000;
   const ScoreDivergenceField score = random_feature_score(w.rf, A, w.setup);
   tbb::task_arena arena(2);
   LikelihoodResult r;
@@ -114,7 +114,7 @@ void BM_ReluLikelihood(benchmark::State& state) {
   state.counters["err_median"] = errors[errors.size() / 2];
   state.counters["evals_per_point"] = r.mean_evaluations_per_point();
   state.SetLabel(std::string(kinks ? "kinks exact" : "divergence in state") + ", rtol " +
-                 std::to_string(options.rtol) + (state.range(0) == 0 ? ", tau*" : ", last tau"));
+                 std::to_string(options.ode.controller.rtol) + (state.range(0) == 0 ? ", tau*" : ", last tau"));
 }
 
 // S1's settings: kinks at 1e-5 (Monte Carlo KL) and 3e-7 (quadrature); the

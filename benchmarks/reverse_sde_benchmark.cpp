@@ -1,4 +1,4 @@
-// Reverse-SDE sampling throughput (solvers/reverse_sde.hpp) with the
+// Reverse-SDE sampling throughput (solvers/sde/reverse_sde.hpp) with the
 // random-feature score s = 1/m A silu(W x + U e(t) + b) (c(t) = 1, m = 1024,
 // Fourier e(t), d_e = 16) under the ou schedule: Euler-Maruyama with 1000
 // steps and the adaptive sampler (rtol = atol = 1e-2), n = 4096 samples.
@@ -11,8 +11,9 @@
 #include <vector>
 
 #include "gengap/kernels/random.hpp"
+#include "gengap/kernels/detail/random_feature_tiles.hpp"
 #include "gengap/kernels/random_features.hpp"
-#include "gengap/solvers/reverse_sde.hpp"
+#include "gengap/solvers/sde/reverse_sde.hpp"
 
 namespace {
 
@@ -38,7 +39,7 @@ Model make_model(std::size_t d) {
 ScoreField random_feature_field(const Model& model) {
   return [&model](std::span<const double> t, MatrixView x, std::span<double> score) {
     const std::vector<double> c(t.size(), 1.0);
-    score_and_divergence(model.rf, model.A, x, t, c, score, {});
+    detail::score_and_divergence_tiles(model.rf, model.A, x, t, c, score, {});
   };
 }
 
@@ -66,7 +67,7 @@ void run(benchmark::State& state, const ReverseSdeOptions& options) {
 
 void BM_EulerMaruyama(benchmark::State& state) {
   ReverseSdeOptions o;
-  o.method = "euler_maruyama";
+  o.method = ReverseSdeMethod::euler_maruyama;
   o.steps = 1000;
   run(state, o);
 }
@@ -78,7 +79,7 @@ BENCHMARK(BM_EulerMaruyama)
 
 void BM_Adaptive(benchmark::State& state) {
   ReverseSdeOptions o;
-  o.method = "adaptive";
+  o.method = ReverseSdeMethod::adaptive;
   o.rtol = o.atol = 1e-2;
   run(state, o);
 }

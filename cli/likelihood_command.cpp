@@ -94,11 +94,11 @@ Inputs read_inputs(const LikelihoodCommandOptions& o) {
   }
 
   in.likelihood.t_min = o.t_min;
-  in.likelihood.method = o.method;
-  in.likelihood.rtol = o.rtol;
-  in.likelihood.atol = o.atol;
-  in.likelihood.fixed_step = o.fixed_step;
-  in.likelihood.max_steps = o.max_steps;
+  in.likelihood.ode.method = parse_rk_method(o.method);
+  in.likelihood.ode.controller.rtol = o.rtol;
+  in.likelihood.ode.controller.atol = o.atol;
+  in.likelihood.ode.fixed_step = o.fixed_step;
+  in.likelihood.ode.max_steps = o.max_steps;
   in.likelihood.validate(in.model.setup.schedule);
 
   require(o.divergence == "exact" || o.divergence == "hutchinson", "divergence",
@@ -138,11 +138,11 @@ nlohmann::ordered_json options_json(const LikelihoodCommandOptions& o, const Inp
                                     int threads) {
   nlohmann::ordered_json j;
   j["divergence"] = o.divergence;
-  j["method"] = in.likelihood.method;
-  j["rtol"] = in.likelihood.rtol;
-  j["atol"] = in.likelihood.atol;
-  j["fixed_step"] = in.likelihood.fixed_step;
-  j["max_steps"] = in.likelihood.max_steps;
+  j["method"] = to_string(in.likelihood.ode.method);
+  j["rtol"] = in.likelihood.ode.controller.rtol;
+  j["atol"] = in.likelihood.ode.controller.atol;
+  j["fixed_step"] = in.likelihood.ode.fixed_step;
+  j["max_steps"] = in.likelihood.ode.max_steps;
   j["t_min"] = r.t_min;
   j["T"] = r.T;
   if (in.hutchinson) {
@@ -285,8 +285,8 @@ int likelihood(const LikelihoodCommandOptions& o) {
               "t_min=%g, %s rtol=%g atol=%g, %s divergence",
               N, d, o.model.c_str(), in.tau_index, tau, rf.num_features(),
               std::string(to_string(rf.activation)).c_str(), std::string(to_string(rf.embedding.kind)).c_str(),
-              std::string(to_string(schedule.kind)).c_str(), schedule.T, result.t_min, in.likelihood.method.c_str(),
-              in.likelihood.rtol, in.likelihood.atol, o.divergence.c_str());
+              std::string(to_string(schedule.kind)).c_str(), schedule.T, result.t_min, to_string(in.likelihood.ode.method),
+              in.likelihood.ode.controller.rtol, in.likelihood.ode.controller.atol, o.divergence.c_str());
   if (in.hutchinson) {
     std::printf(" (%zu %s probes)", in.probes.probes, std::string(to_string(in.probes.distribution)).c_str());
   }

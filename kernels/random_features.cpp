@@ -1,4 +1,5 @@
 #include "gengap/kernels/random_features.hpp"
+#include "gengap/kernels/detail/random_feature_tiles.hpp"
 
 #include <cblas.h>
 #include <oneapi/tbb/blocked_range.h>
@@ -219,7 +220,7 @@ Matrix features(const RandomFeatures& rf, MatrixView X, std::span<const double> 
   return phi;
 }
 
-void score_and_divergence(const RandomFeatures& rf, MatrixView A, MatrixView X, std::span<const double> t,
+void detail::score_and_divergence_tiles(const RandomFeatures& rf, MatrixView A, MatrixView X, std::span<const double> t,
                           std::span<const double> output_scale, std::span<double> score,
                           std::span<double> divergence) {
   rf.validate();

@@ -50,11 +50,6 @@ void feature_tile(const RandomFeatures& rf, MatrixView X, std::span<const double
 // Threaded convenience: the N x m feature matrix (materialised: tests, small N).
 Matrix features(const RandomFeatures& rf, MatrixView X, std::span<const double> t);
 
-// Fused, threaded (TBB over point tiles, no N x m matrix beyond a tile):
-// score (N x d) = c_i/m A phi(x_i, t_i); divergence (N, or empty to skip) = div_x s_A.
-// A is d x m; output_scale has N entries (c(t_i)).
-void score_and_divergence(const RandomFeatures& rf, MatrixView A, MatrixView X, std::span<const double> t,
-                          std::span<const double> output_scale, std::span<double> score,
-                          std::span<double> divergence);
+// The random-feature score and divergence: kernels/random_feature_score.hpp.
 
 }  // namespace gengap

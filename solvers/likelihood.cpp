@@ -15,9 +15,7 @@
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/gaussian_mixture.hpp"
 #include "gengap/kernels/blas_runtime.hpp"
-#include "gengap/kernels/random_feature_rows.hpp"
 #include "gengap/kernels/random_features.hpp"
-#include "gengap/solvers/rk_tableau.hpp"
 #include "gengap/solvers/detail/likelihood_support.hpp"
 
 namespace gengap {
@@ -26,7 +24,6 @@ namespace {
 
 constexpr double nan = std::numeric_limits<double>::quiet_NaN();
 // Rows per serial block of random_feature_score (the driver's default chunk).
-constexpr std::size_t serial_rows = 64;
 
 // One score call on the first data point before integrating: a score that
 // rejects the data's width (InvalidArgument from inside a parallel solve would
@@ -57,16 +54,11 @@ void require_data(const Matrix& data) {
 }
 
 IntegrateOptions driver_options(const Schedule& schedule, const LikelihoodOptions& options, double tolerance_scale) {
-  IntegrateOptions io;
-  io.method = options.method;
-  io.controller.rtol = options.rtol * tolerance_scale;
-  io.controller.atol = options.atol * tolerance_scale;
+  IntegrateOptions io = options.ode;
+  io.controller.rtol = options.ode.controller.rtol * tolerance_scale;
+  io.controller.atol = options.ode.controller.atol * tolerance_scale;
   io.t0 = resolved_t_min(schedule, options);
   io.t1 = schedule.T;
-  io.fixed_step = options.fixed_step;
-  io.max_steps = options.max_steps;
-  io.chunk = options.chunk;
-  io.sharing = options.sharing;
   return io;
 }
 
@@ -121,15 +113,21 @@ void LikelihoodOptions::validate(const Schedule& schedule) const {
     require(t < schedule.T, "t_min",
             "must be below the horizon T = " + std::to_string(schedule.T) + ", got " + std::to_string(t));
   }
-  const RungeKuttaTableau tableau = tableau_by_name(method);  // throws naming "method"
-  require(std::isfinite(rtol) && rtol > 0.0, "rtol", "must be finite and positive, got " + std::to_string(rtol));
-  require(std::isfinite(atol) && atol > 0.0, "atol", "must be finite and positive, got " + std::to_string(atol));
-  require(std::isfinite(fixed_step) && fixed_step >= 0.0, "fixed_step",
-          "must be finite and >= 0 (0: adaptive), got " + std::to_string(fixed_step));
-  require(tableau.adaptive() || fixed_step > 0.0, "fixed_step",
-          "must be positive for the fixed-step method '" + method + "'");
-  require(max_steps >= 1, "max_steps", "must be at least 1");
-  require(chunk >= 1, "chunk", "must be at least 1");
+  require(ode.save_at.empty(), "save_at", "is the likelihood's own: leave it empty");
+  require(!ode.on_step, "on_step", "is the likelihood's own: leave it empty");
+  IntegrateOptions io = ode;  // [t_min, T] for the driver's checks of the other fields
+  io.t0 = t_min.value_or(schedule.t_min);
+  io.t1 = schedule.T;
+  io.validate();
+}
+
+IntegrateOptions likelihood_ode_defaults() {
+  IntegrateOptions o;
+  o.method = RkMethod::dopri5;
+  o.controller.rtol = 1e-5;
+  o.controller.atol = 1e-5;
+  o.sharing = StepSharing::per_chunk;
+  return o;
 }
 
 double LikelihoodResult::bits_per_dim(std::size_t i) const {
@@ -155,74 +153,9 @@ double LikelihoodResult::mean_evaluations_per_point() const {
   return stats.empty() ? 0.0 : static_cast<double>(total_rhs_evaluations) / static_cast<double>(stats.size());
 }
 
-bool LikelihoodResult::all_succeeded() const {
-  return std::all_of(stats.begin(), stats.end(),
-                     [](const TrajectoryStats& s) { return s.status == TrajectoryStatus::success; });
-}
+bool LikelihoodResult::all_succeeded() const { return gengap::all_succeeded(stats); }
 
-std::string LikelihoodResult::failure_summary() const {
-  std::size_t failed = 0, first = stats.size();
-  for (std::size_t i = 0; i < stats.size(); ++i) {
-    if (stats[i].status != TrajectoryStatus::success && failed++ == 0) first = i;
-  }
-  if (failed == 0) return "";
-  return std::to_string(failed) + " of " + std::to_string(stats.size()) + " points failed; first: point " +
-         std::to_string(first) + " " + to_string(stats[first].status) + " at t = " +
-         std::to_string(stats[first].failure_time);
-}
-
-// ------------------------------------------------------------------ scores
-
-ScoreDivergenceField random_feature_score(const RandomFeatures& rf, const Matrix& A, const DsmSetup& setup) {
-  setup.validate();
-  auto rows = std::make_shared<const RandomFeatureRows>(rf, A);  // validates rf and A
-  return [rows, setup](std::span<const double> t, MatrixView x, std::span<double> score,
-                       std::span<double> divergence) {
-    const std::size_t n = t.size();
-    const auto block = [&](std::size_t begin, std::size_t end) {
-      double c[serial_rows];
-      for (std::size_t r = begin; r < end; ++r)  // c(t) once per run of equal times (StepSharing::per_chunk)
-        c[r - begin] = r > begin && t[r] == t[r - 1] ? c[r - 1 - begin] : setup.c(t[r]);
-      const std::size_t d = rows->dim();
-      rows->evaluate(MatrixView{x.data + begin * x.cols, end - begin, x.cols}, t.subspan(begin, end - begin),
-                     {c, end - begin}, score.subspan(begin * d, (end - begin) * d),
-                     divergence.empty() ? divergence : divergence.subspan(begin, end - begin));
-    };
-    require(x.cols == rows->dim(), "x",
-            "expected " + std::to_string(rows->dim()) + " columns (d), got " + std::to_string(x.cols));
-    require(x.rows == n, "t", "expected " + std::to_string(x.rows) + " entries (one per row), got " + std::to_string(n));
-    require(score.size() == n * x.cols, "score",
-            "expected " + std::to_string(n * x.cols) + " entries (rows*d), got " + std::to_string(score.size()));
-    require(divergence.empty() || divergence.size() == n, "divergence",
-            "expected 0 or " + std::to_string(n) + " entries, got " + std::to_string(divergence.size()));
-    // A chunk of the ODE driver (<= serial_rows rows) runs on the caller's
-    // thread; larger direct calls split into fixed blocks (results per row do
-    // not depend on the split).
-    if (n <= serial_rows) {
-      block(0, n);
-      return;
-    }
-    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, (n + serial_rows - 1) / serial_rows, 1),
-                      [&](const tbb::blocked_range<std::size_t>& r) {
-                        for (std::size_t b = r.begin(); b != r.end(); ++b)
-                          block(b * serial_rows, std::min(n, (b + 1) * serial_rows));
-                      });
-  };
-}
-
-ScoreDivergenceField mixture_score(const GaussianMixture& target, const Schedule& schedule) {
-  schedule.validate();
-  return [target, schedule](std::span<const double> t, MatrixView x, std::span<double> score,
-                            std::span<double> divergence) {
-    const std::size_t n = t.size();
-    std::vector<double> mu(n), sigma(n);
-    for (std::size_t r = 0; r < n; ++r) {
-      mu[r] = schedule.mean_scale(t[r]);
-      sigma[r] = schedule.std_dev(t[r]);
-    }
-    target.diffused_evaluate(mu, sigma, x, {}, score, divergence);
-  };
-}
+std::string LikelihoodResult::failure_summary() const { return gengap::failure_summary(stats, "point", "points"); }
 
 // ------------------------------------------------------------------ solves
 

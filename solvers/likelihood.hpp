@@ -4,7 +4,7 @@
 // probability-flow ODE (the term: solvers/probability_flow.hpp)
 //   dx/dt   = v(x, t) = f(t) x - 1/2 g(t)^2 s(x, t)
 //   dell/dt = div_x v = d f(t) - 1/2 g(t)^2 div_x s(x, t),     ell(t_min) = 0
-// with the ODE driver (solvers/integrate.hpp), then
+// with the ODE driver (solvers/ode/integrate.hpp), then
 //   log p_{t_min}(x_i) = log pi(x_i(T)) + ell_i(T),   bits/dim = -log p / (d ln 2).
 //
 // The divergence is either exact (a ScoreDivergenceField: the random-feature
@@ -38,10 +38,11 @@
 #include <vector>
 
 #include "gengap/kernels/matrix.hpp"
-#include "gengap/solvers/integrate.hpp"
+#include "gengap/solvers/ode/integrate.hpp"
 #include "gengap/solvers/probability_flow.hpp"
-#include "gengap/solvers/reverse_sde.hpp"
+#include "gengap/solvers/sde/reverse_sde.hpp"
 #include "gengap/solvers/schedule.hpp"
+#include "gengap/solvers/score_field.hpp"
 
 namespace gengap {
 
@@ -52,42 +53,27 @@ struct RandomFeatures;
 // streams::hutchinson_probes are declared with the term, in
 // solvers/probability_flow.hpp (included above).
 
-// The random-feature score s_A = c(t)/m A act(W x + U e(t) + b) with its exact
-// divergence (MATH.md §3, §9), c(t) = setup.c(t). A is d x m. Packs copies of
-// rf and A once (kernels/random_feature_rows.hpp), so neither needs to outlive
-// the field (callers written against the earlier by-reference contract stay
-// correct). Calls of up to 64 rows (the driver's chunks) run serially on the
-// caller's thread with no BLAS and no allocation; larger calls split into
-// 64-row blocks over TBB. Each row's result is independent of the batching
-// and the thread count (bitwise). A call with x of the wrong width throws
-// InvalidArgument("x"); non-finite rows give non-finite outputs. Runs of rows
-// at one time (StepSharing::per_chunk) compute b + U e(t) and c(t) once.
-ScoreDivergenceField random_feature_score(const RandomFeatures& rf, const Matrix& A, const DsmSetup& setup);
+// The fields to pass (random_feature_score, mixture_score, empirical_score_field, ...): solvers/score_field.hpp.
 
-// The exact score of the target diffused to time t, p_t = mixture.diffused(mu_t, sigma_t),
-// with its analytic divergence (GaussianMixture::diffused_evaluate: each row
-// at its own time in O(K d^2), no mixture built per row; batches over 1024
-// rows run in parallel). Copies the mixture and schedule.
-ScoreDivergenceField mixture_score(const GaussianMixture& target, const Schedule& schedule);
+// The ODE driver's defaults for a likelihood: dopri5, rtol = atol = 1e-5,
+// per_chunk step sharing. per_chunk: the chunk's points share time and step
+// (error norm the max over the chunk), so random_feature_score computes
+// b + U e(t) once per stage and chunk. On the S1-type random-feature model
+// (m = 1024, relu, d = 1, 2; 64-point chunks) it takes ~2.5x the evaluations
+// of per-point steps at the same rtol, each ~2.8x cheaper, and is ~2.5x more
+// accurate: 2.6-3x faster at matched accuracy
+// (benchmarks/likelihood_benchmark.cpp). Chunks of 8-32 points take fewer
+// evaluations but share b + U e(t) less: slower.
+IntegrateOptions likelihood_ode_defaults();
 
 struct LikelihoodOptions {
   std::optional<double> t_min;      // lower end of [t_min, T]; empty: schedule.t_min
-  std::string method = "dopri5";    // an embedded pair (adaptive) or euler/heun/rk4 with fixed_step
-  double rtol = 1e-5;
-  double atol = 1e-5;
-  double fixed_step = 0.0;          // > 0: constant step, no error control
-  std::size_t max_steps = 100000;   // step attempts per point
-  std::size_t chunk = 64;           // points per parallel work item
-  // per_chunk (default): the chunk's points share time and step
-  // (IntegrateOptions::sharing; error norm the max over the chunk), so
-  // random_feature_score computes b + U e(t) once per stage and chunk. On the
-  // S1-type random-feature model (m = 1024, relu, d = 1, 2; 64-point chunks)
-  // it takes ~2.5x the evaluations of per-point steps at the same rtol, each
-  // ~2.8x cheaper, and is ~2.5x more accurate: 2.6-3x faster at matched
-  // accuracy (benchmarks/likelihood_benchmark.cpp). Chunks of 8-32 points
-  // take fewer evaluations but share b + U e(t) less: slower.
-  // per_trajectory: each point its own steps.
-  StepSharing sharing = StepSharing::per_chunk;
+  // The ODE driver's options (solvers/ode/integrate.hpp): method (an
+  // embedded pair, or euler/heun/rk4 with fixed_step), controller (rtol,
+  // atol, ...), fixed_step, max_steps (step attempts per point), chunk
+  // (points per parallel work item), sharing. t0 and t1 are the likelihood's
+  // ([t_min, T]) and save_at / on_step its own: leave them at their defaults.
+  IntegrateOptions ode = likelihood_ode_defaults();
   // The density at T the trajectories end in: empty means the prior pi
   // (Schedule::log_prior), the definition of the model's likelihood. A test
   // or a reference computation may pass the exact log p_T instead (e.g. the
@@ -97,8 +83,9 @@ struct LikelihoodOptions {
   // (out has N entries); it may run in parallel internally.
   std::function<void(MatrixView x, std::span<double> out)> terminal_log_density;
 
-  // InvalidArgument naming the field: t_min (<= 0, >= T, non-finite), method,
-  // rtol, atol (<= 0 or non-finite), fixed_step, max_steps, chunk.
+  // InvalidArgument naming the field: t_min (<= 0, >= T, non-finite), the
+  // ode fields by their names (method, rtol, atol, fixed_step, max_steps,
+  // chunk, ...), save_at / on_step when set.
   void validate(const Schedule& schedule) const;
 };
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gengap/kernels/error.hpp"
+#include "gengap/solvers/detail/finite_rows.hpp"
 
 namespace gengap {
 
@@ -15,21 +16,8 @@ namespace {
 
 constexpr double nan = std::numeric_limits<double>::quiet_NaN();
 
-bool row_finite(const double* v, std::size_t n) {
-  for (std::size_t j = 0; j < n; ++j)
-    if (!std::isfinite(v[j])) return false;
-  return true;
-}
 
 }  // namespace
-
-ScoreField score_only(ScoreDivergenceField field) {
-  require(static_cast<bool>(field), "field", "must be callable");
-  return [field = std::move(field)](std::span<const double> t, MatrixView x, std::span<double> score) {
-    std::vector<double> divergence(x.rows);
-    field(t, x, score, divergence);
-  };
-}
 
 ProbeDistribution parse_probe_distribution(std::string_view name) {
   if (name == "rademacher") return ProbeDistribution::rademacher;
@@ -68,11 +56,7 @@ VectorField probability_flow_field(const Schedule& schedule, ScoreDivergenceFiel
     // Gather the finite rows' x (the score sees only those); per call, not
     // thread-local: a score that runs nested TBB work may let this thread pick
     // up another chunk's evaluation before it returns.
-    std::vector<std::size_t> rows;
-    rows.reserve(n);
-    for (std::size_t r = 0; r < n; ++r) {
-      if (row_finite(y.row(r), d)) rows.push_back(r);
-    }
+    const std::vector<std::size_t> rows = detail::finite_rows(y, d);
     const std::size_t nf = rows.size();
     std::vector<double> buffer(nf * (2 * d + 2));
     double* x = buffer.data();
@@ -108,11 +92,7 @@ VectorField hutchinson_flow_field(const Schedule& schedule, ScoreField score, st
                                                                    std::span<double> dy) {
     const std::size_t n = t.size(), k = opt.probes, width = d + k + 1, per_row = 1 + 2 * k;
     const CounterRng rng(opt.seed, streams::hutchinson_probes);
-    std::vector<std::size_t> rows;
-    rows.reserve(n);
-    for (std::size_t r = 0; r < n; ++r) {
-      if (row_finite(y.row(r), d)) rows.push_back(r);
-    }
+    const std::vector<std::size_t> rows = detail::finite_rows(y, d);
     const std::size_t nf = rows.size();
     // Per row: the points x, x + h eps_1, x - h eps_1, ..., x - h eps_k.
     const std::size_t points = nf * per_row;

@@ -2,7 +2,7 @@
 // The term of the likelihood solve (MATH.md §9, STYLE.md "term"): the
 // probability-flow vector field v(x, t) = f(t) x - 1/2 g(t)^2 s(x, t)
 // augmented with its divergence, as a VectorField for the ODE driver
-// (solvers/integrate.hpp). The driver owns stepping, error control and
+// (solvers/ode/integrate.hpp). The driver owns stepping, error control and
 // failure reporting; these fields only evaluate derivatives.
 //
 // Exact divergence, state row [x (d), ell] (width d + 1):
@@ -35,8 +35,8 @@
 
 #include "gengap/kernels/matrix.hpp"
 #include "gengap/kernels/random.hpp"
-#include "gengap/solvers/integrate.hpp"
-#include "gengap/solvers/reverse_sde.hpp"
+#include "gengap/solvers/ode/integrate.hpp"
+#include "gengap/solvers/score_field.hpp"
 #include "gengap/solvers/schedule.hpp"
 
 namespace gengap {
@@ -45,18 +45,7 @@ namespace streams {
 inline constexpr std::uint64_t hutchinson_probes = 22;  // probe vectors of Hutchinson's estimator
 }  // namespace streams
 
-// Batched score with its divergence: t[r] is row r's time, x is rows x d,
-// score is rows*d row-major, divergence has `rows` entries (div_x s). Same
-// concurrency contract as ScoreField. The library's fields
-// (random_feature_score, mixture_score) also accept an empty divergence span
-// and then skip it; the likelihood solvers always pass `rows` entries.
-using ScoreDivergenceField = std::function<void(std::span<const double> t, MatrixView x, std::span<double> score,
-                                                std::span<double> divergence)>;
-
-// The score part of a ScoreDivergenceField (its divergence computed into
-// scratch and dropped): e.g. Hutchinson's estimator or a sampler on a model
-// that also has an exact divergence.
-ScoreField score_only(ScoreDivergenceField field);
+// ScoreField, ScoreDivergenceField and score_only: solvers/score_field.hpp.
 
 enum class ProbeDistribution { rademacher, gaussian };
 ProbeDistribution parse_probe_distribution(std::string_view name);  // "rademacher" | "gaussian"

@@ -14,7 +14,7 @@
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/relu_kinks.hpp"
 #include "gengap/solvers/detail/likelihood_support.hpp"
-#include "gengap/solvers/probability_flow_sampler.hpp"
+#include "gengap/solvers/sde/probability_flow_sampler.hpp"
 #include "gengap/solvers/quadrature.hpp"
 
 namespace gengap {

@@ -30,7 +30,7 @@
 #include <span>
 #include <vector>
 
-#include "gengap/solvers/reverse_sde.hpp"
+#include "gengap/solvers/sde/reverse_sde.hpp"
 
 namespace gengap {
 

@@ -17,7 +17,7 @@
 #include "gengap/solvers/dsm_design.hpp"
 #include "gengap/solvers/likelihood.hpp"
 #include "gengap/solvers/quadratic_loss.hpp"
-#include "gengap/solvers/reverse_sde.hpp"
+#include "gengap/solvers/sde/reverse_sde.hpp"
 
 namespace gengap {
 namespace {
@@ -213,7 +213,7 @@ TEST_F(BoundTermsRun, LikelihoodBound_IsAboveTheKlOfReverseSdeSamples) {
   for (const std::size_t k : {std::size_t{0}, r.saved_indices.size() - 1}) {
     const std::size_t i = r.saved_indices[k];
     ReverseSdeOptions options;
-    options.method = "stochastic_heun";
+    options.method = ReverseSdeMethod::stochastic_heun;
     options.steps = 500;
     options.seed = 11;
     const std::size_t samples = 20000;

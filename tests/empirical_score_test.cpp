@@ -29,9 +29,9 @@
 #include "gengap/kernels/detail/empirical_score_tiles.hpp"
 #include "gengap/kernels/empirical_score.hpp"
 #include "gengap/kernels/random.hpp"
-#include "gengap/solvers/empirical_score_field.hpp"
+#include "gengap/solvers/score_field.hpp"
 #include "gengap/solvers/likelihood.hpp"
-#include "gengap/solvers/reverse_sde.hpp"
+#include "gengap/solvers/sde/reverse_sde.hpp"
 
 namespace gengap {
 namespace {
@@ -579,7 +579,7 @@ TEST(EmpiricalScoreField, Likelihood_IsExactWithTheExactDivergence) {
   const Matrix x =
       mixed_queries(training, schedule.mean_scale(schedule.t_min), schedule.std_dev(schedule.t_min), 6, 91);
   LikelihoodOptions options;
-  options.rtol = options.atol = 1e-9;
+  options.ode.controller.rtol = options.ode.controller.atol = 1e-9;
   options.terminal_log_density = empirical_log_density(empirical, schedule, schedule.T);
   const LikelihoodResult result = log_likelihood(schedule, empirical_score_field(empirical, schedule), x, options);
   ASSERT_TRUE(result.all_succeeded()) << result.failure_summary();

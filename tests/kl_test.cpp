@@ -338,7 +338,7 @@ TEST(Kl, ExactScoreOdeDensityGivesTheAnalyticKlByBothEstimators) {
   const GaussianMixture p_T = p0.diffused(schedule.mean_scale(schedule.T), schedule.std_dev(schedule.T));
   LikelihoodOptions o;
   o.t_min = t_min;
-  o.rtol = o.atol = 1e-9;
+  o.ode.controller.rtol = o.ode.controller.atol = 1e-9;
   o.terminal_log_density = [p_T](MatrixView x, std::span<double> out) { p_T.log_density(x, out); };
   const ScoreDivergenceField field = mixture_score(p0, schedule);
   std::size_t calls = 0;
@@ -391,7 +391,7 @@ TEST(KlAlongTraining, FloorIsTheExactScoresKlAtTmin) {
   bad.quadrature_nodes = 8;
   expect_invalid([&] { KlAlongTraining(p0, train, rf, setup, bad, 0); }, "quadrature_nodes");
   bad = s;
-  bad.likelihood.rtol = 0.0;
+  bad.likelihood.ode.controller.rtol = 0.0;
   expect_invalid([&] { KlAlongTraining(p0, train, rf, setup, bad, 0); }, "rtol");
 }
 

@@ -42,8 +42,8 @@ std::vector<double> diffused_log_density(const GaussianMixture& g, const Schedul
 
 LikelihoodOptions tight(double tol = 1e-8) {
   LikelihoodOptions o;
-  o.rtol = tol;
-  o.atol = tol;
+  o.ode.controller.rtol = tol;
+  o.ode.controller.atol = tol;
   return o;
 }
 
@@ -280,7 +280,7 @@ TEST(Likelihood, RandomFeatureScoreMatchesNaiveLoops) {
   }
 }
 
-// Rows at one time share b + U e(t) (kernels/random_feature_rows.hpp): the
+// Rows at one time share b + U e(t) (kernels/detail/random_feature_rows.hpp): the
 // same fma chain split at the embedding, so each row must equal, bitwise, the
 // same row evaluated alone (the per-row path). Runs of 8, 4, 3 rows at a time
 // give shared 8-, 4-, 2- and 1-row passes, a time change inside a call and a
@@ -320,10 +320,10 @@ TEST(Likelihood, PerChunkSharingRecoversAnalyticDensity) {
   const Matrix X = spread_points(30, 2, 2.5, 3);
   LikelihoodOptions o = tight();
   use_exact_terminal(o, g, s);
-  o.chunk = 8;
-  o.sharing = StepSharing::per_trajectory;
+  o.ode.chunk = 8;
+  o.ode.sharing = StepSharing::per_trajectory;
   const LikelihoodResult own = log_likelihood(s, mixture_score(g, s), X, o);
-  o.sharing = StepSharing::per_chunk;
+  o.ode.sharing = StepSharing::per_chunk;
   const LikelihoodResult shared = log_likelihood(s, mixture_score(g, s), X, o);
   ASSERT_TRUE(shared.all_succeeded()) << shared.failure_summary();
   const std::vector<double> ref = diffused_log_density(g, s, s.t_min, X);
@@ -342,8 +342,8 @@ TEST(Likelihood, RandomFeatureLogLikelihoodIsBitwiseIdenticalForAnyThreadCount) 
   const Matrix X = spread_points(300, d, 2.0, 10);
   for (const StepSharing sharing : {StepSharing::per_trajectory, StepSharing::per_chunk}) {
     LikelihoodOptions o;
-    o.chunk = 16;  // several chunks per thread
-    o.sharing = sharing;
+    o.ode.chunk = 16;  // several chunks per thread
+    o.ode.sharing = sharing;
     LikelihoodResult r1, r2;
     tbb::task_arena one(1), two(2);
     one.execute([&] { r1 = log_likelihood(setup.schedule, random_feature_score(rf, A, setup), X, o); });
@@ -445,9 +445,9 @@ TEST(Likelihood, HutchinsonIsIndependentOfChunkingAndThreads) {
   h.distribution = ProbeDistribution::gaussian;
   LikelihoodOptions a, b;
   // Per-point steps: with per_chunk sharing the chunk would set the steps.
-  a.sharing = b.sharing = StepSharing::per_trajectory;
-  a.chunk = 64;
-  b.chunk = 1;  // every point alone: its probes must not depend on its chunk
+  a.ode.sharing = b.ode.sharing = StepSharing::per_trajectory;
+  a.ode.chunk = 64;
+  b.ode.chunk = 1;  // every point alone: its probes must not depend on its chunk
   LikelihoodResult ra, rb;
   tbb::task_arena one(1), two(2);
   one.execute([&] { ra = log_likelihood_hutchinson(s, score_only, X, a, h); });
@@ -466,8 +466,8 @@ TEST(Likelihood, AdaptiveAgreesWithFineFixedStepRk4) {
   const Schedule s = default_schedule(ScheduleKind::ou);
   const Matrix X = spread_points(6, 1, 3.0, 17);
   LikelihoodOptions fixed;
-  fixed.method = "rk4";
-  fixed.fixed_step = 1e-3;
+  fixed.ode.method = RkMethod::rk4;
+  fixed.ode.fixed_step = 1e-3;
   const LikelihoodResult rk4 = log_likelihood(s, mixture_score(g, s), X, fixed);
   const LikelihoodResult dopri = log_likelihood(s, mixture_score(g, s), X, tight());
   ASSERT_TRUE(rk4.all_succeeded() && dopri.all_succeeded());
@@ -479,7 +479,7 @@ TEST(Likelihood, AdaptiveAgreesWithFineFixedStepRk4) {
   EXPECT_EQ(rk4.stats[0].accepted, 4999u);
   for (const char* method : {"tsit5", "bosh3"}) {
     LikelihoodOptions o = tight();
-    o.method = method;
+    o.ode.method = parse_rk_method(method);
     const LikelihoodResult r = log_likelihood(s, mixture_score(g, s), X, o);
     for (std::size_t i = 0; i < X.rows(); ++i) EXPECT_NEAR(r.log_p[i], rk4.log_p[i], 1e-6) << method;
   }
@@ -492,7 +492,7 @@ TEST(Likelihood, MaxStepsExceededIsFlaggedPerPoint) {
   const Schedule s = default_schedule(ScheduleKind::ou);
   const Matrix X = spread_points(5, 1, 3.0, 18);
   LikelihoodOptions o = tight();
-  o.max_steps = 3;
+  o.ode.max_steps = 3;
   const LikelihoodResult r = log_likelihood(s, mixture_score(g, s), X, o);
   EXPECT_FALSE(r.all_succeeded());
   for (std::size_t i = 0; i < X.rows(); ++i) {
@@ -502,7 +502,7 @@ TEST(Likelihood, MaxStepsExceededIsFlaggedPerPoint) {
   }
   const std::string summary = r.failure_summary();
   EXPECT_NE(summary.find("5 of 5 points failed"), std::string::npos) << summary;
-  EXPECT_NE(summary.find("point 0 max_steps at t = "), std::string::npos) << summary;
+  EXPECT_NE(summary.find("point 0 (max_steps at t = "), std::string::npos) << summary;
   EXPECT_TRUE(std::isnan(r.mean_log_p()));
 }
 
@@ -525,7 +525,7 @@ TEST(Likelihood, NonFiniteScoreFlagsOnlyThatPoint) {
   EXPECT_TRUE(std::isnan(r.log_p[1]));
   EXPECT_TRUE(std::isfinite(r.log_p[0]) && std::isfinite(r.log_p[2]));
   EXPECT_GT(r.stats[1].failure_time, 1.0 - 0.5);
-  EXPECT_NE(r.failure_summary().find("point 1 non_finite"), std::string::npos) << r.failure_summary();
+  EXPECT_NE(r.failure_summary().find("point 1 (non_finite"), std::string::npos) << r.failure_summary();
   // The mean is over the succeeded points only.
   EXPECT_NEAR(r.mean_log_p(), 0.5 * (r.log_p[0] + r.log_p[2]), 1e-14);
 }
@@ -540,19 +540,19 @@ TEST(Likelihood, RejectsMisuseNamingTheField) {
     change(o);
     return [&s, &score, &X, o] { log_likelihood(s, score, X, o); };
   };
-  expect_invalid(with([](LikelihoodOptions& o) { o.rtol = 0.0; }), "rtol");
-  expect_invalid(with([](LikelihoodOptions& o) { o.rtol = -1e-6; }), "rtol");
-  expect_invalid(with([](LikelihoodOptions& o) { o.atol = 0.0; }), "atol");
-  expect_invalid(with([](LikelihoodOptions& o) { o.atol = std::numeric_limits<double>::quiet_NaN(); }), "atol");
+  expect_invalid(with([](LikelihoodOptions& o) { o.ode.controller.rtol = 0.0; }), "rtol");
+  expect_invalid(with([](LikelihoodOptions& o) { o.ode.controller.rtol = -1e-6; }), "rtol");
+  expect_invalid(with([](LikelihoodOptions& o) { o.ode.controller.atol = 0.0; }), "atol");
+  expect_invalid(with([](LikelihoodOptions& o) { o.ode.controller.atol = std::numeric_limits<double>::quiet_NaN(); }), "atol");
   expect_invalid(with([](LikelihoodOptions& o) { o.t_min = 5.0; }), "t_min");   // = T
   expect_invalid(with([](LikelihoodOptions& o) { o.t_min = 7.0; }), "t_min");   // > T
   expect_invalid(with([](LikelihoodOptions& o) { o.t_min = 0.0; }), "t_min");
   expect_invalid(with([](LikelihoodOptions& o) { o.t_min = -1.0; }), "t_min");
-  expect_invalid(with([](LikelihoodOptions& o) { o.method = "rk45"; }), "method");
-  expect_invalid(with([](LikelihoodOptions& o) { o.method = "rk4"; }), "fixed_step");  // needs a step
-  expect_invalid(with([](LikelihoodOptions& o) { o.fixed_step = -1.0; }), "fixed_step");
-  expect_invalid(with([](LikelihoodOptions& o) { o.max_steps = 0; }), "max_steps");
-  expect_invalid(with([](LikelihoodOptions& o) { o.chunk = 0; }), "chunk");
+  expect_invalid([] { parse_rk_method("rk45"); }, "method");
+  expect_invalid(with([](LikelihoodOptions& o) { o.ode.method = RkMethod::rk4; }), "fixed_step");  // needs a step
+  expect_invalid(with([](LikelihoodOptions& o) { o.ode.fixed_step = -1.0; }), "fixed_step");
+  expect_invalid(with([](LikelihoodOptions& o) { o.ode.max_steps = 0; }), "max_steps");
+  expect_invalid(with([](LikelihoodOptions& o) { o.ode.chunk = 0; }), "chunk");
   Schedule bad = s;
   bad.t_min = 6.0;  // schedule's own t_min >= T
   expect_invalid([&] { log_likelihood(bad, score, X, LikelihoodOptions{}); }, "T");

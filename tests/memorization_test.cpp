@@ -11,9 +11,9 @@
 #include "gengap/generalization/memorization.hpp"
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/random.hpp"
-#include "gengap/solvers/empirical_score_field.hpp"
+#include "gengap/solvers/score_field.hpp"
 #include "gengap/solvers/probability_flow.hpp"
-#include "gengap/solvers/reverse_sde.hpp"
+#include "gengap/solvers/sde/reverse_sde.hpp"
 
 namespace gengap {
 namespace {
@@ -108,7 +108,7 @@ TEST(Memorization, EmpiricalScoreSamplesAreMemorisedUniformOnesAreNot) {
   const Matrix training = segment_points(8, 2, 4.0);
   Schedule schedule;  // ou, T = 5, t_min = 1e-3
   ReverseSdeOptions options;
-  options.method = "euler_maruyama";
+  options.method = ReverseSdeMethod::euler_maruyama;
   options.steps = 1000;
   options.seed = 2;
   const SampleResult sde = sample_reverse_sde(schedule, score_only(empirical_score_field(training, schedule)), 400, 2, options);

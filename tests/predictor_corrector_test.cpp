@@ -1,4 +1,4 @@
-// Predictor-corrector sampler (solvers/predictor_corrector.hpp, Song et al.
+// Predictor-corrector sampler (solvers/sde/predictor_corrector.hpp, Song et al.
 // 2021) driven by the exact score of Gaussian mixture targets: the predictor
 // alone against the exact moment recursion of its linear chain (Gaussian
 // target), the full sampler against the analytic law of p_{t_min} (moments
@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "gengap/kernels/random.hpp"
-#include "gengap/solvers/predictor_corrector.hpp"
+#include "gengap/solvers/sde/predictor_corrector.hpp"
 
 namespace gengap {
 namespace {
@@ -66,7 +66,7 @@ TEST(PredictorCorrector, PredictorOnly_MatchesExactChainMoments) {
   const std::size_t n = 20000, steps = 100;
   for (const char* predictor : {"reverse_diffusion", "euler_maruyama"}) {
     PredictorCorrectorOptions o;
-    o.predictor = predictor;
+    o.predictor = parse_predictor(predictor);
     o.steps = steps;
     o.corrector_steps = 0;
     o.seed = 2;
@@ -90,7 +90,7 @@ TEST(PredictorCorrector, ReverseDiffusionAndLangevin_MatchMixtureMomentsAndKolmo
     const DiagonalMixture m = d == 1 ? testing::mixture_1d() : testing::mixture_2d();
     for (const char* predictor : {"reverse_diffusion", "euler_maruyama"}) {
       PredictorCorrectorOptions o;
-      o.predictor = predictor;
+      o.predictor = parse_predictor(predictor);
       o.steps = 250;
       o.corrector_steps = 1;
       o.seed = 8;
@@ -214,7 +214,7 @@ TEST(PredictorCorrector, BadArguments_ThrowNamingTheField) {
       sample_predictor_corrector(s, score, n, d, o);
     };
   };
-  expect_invalid(with([](PredictorCorrectorOptions& o) { o.predictor = "ancestral"; }), "predictor");
+  expect_invalid([] { parse_predictor("ancestral"); }, "predictor");
   expect_invalid(with([](PredictorCorrectorOptions& o) { o.steps = 0; }), "steps");
   expect_invalid(with([](PredictorCorrectorOptions& o) { o.snr = 0.0; }), "snr");
   expect_invalid(with([](PredictorCorrectorOptions& o) { o.snr = std::numeric_limits<double>::quiet_NaN(); }), "snr");

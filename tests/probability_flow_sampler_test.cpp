@@ -1,4 +1,4 @@
-// Probability-flow ODE sampling (solvers/probability_flow_sampler.hpp): for a
+// Probability-flow ODE sampling (solvers/sde/probability_flow_sampler.hpp): for a
 // Gaussian target the ODE is linear and its flow has a closed form; with the
 // exact mixture score the pushforward of the prior matches p_{t_min} (moments,
 // KS); same prior draw as the SDE samplers; determinism; failure flags and
@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "gengap/solvers/probability_flow_sampler.hpp"
+#include "gengap/solvers/sde/probability_flow_sampler.hpp"
 
 namespace gengap {
 namespace {
@@ -33,7 +33,7 @@ TEST(ProbabilityFlowSampler, GaussianTarget_MatchesClosedFormFlowMap) {
   for (ScheduleKind kind : {ScheduleKind::ou, ScheduleKind::vp, ScheduleKind::ve}) {
     const Schedule s = default_schedule(kind);
     ProbabilityFlowSamplingOptions o;
-    o.rtol = o.atol = 1e-9;
+    o.ode.controller.rtol = o.ode.controller.atol = 1e-9;
     o.seed = 3;
     const std::size_t n = 200;
     const SampleResult r = sample_probability_flow(s, gauss.score(s), n, 2, o);
@@ -63,8 +63,8 @@ TEST(ProbabilityFlowSampler, Mixture_MatchesMomentsAndKolmogorovSmirnov) {
     const DiagonalMixture m = d == 1 ? testing::mixture_1d() : testing::mixture_2d();
     for (const char* method : {"dopri5", "tsit5"}) {
       ProbabilityFlowSamplingOptions o;
-      o.method = method;
-      o.rtol = o.atol = 1e-6;
+      o.ode.method = parse_rk_method(method);
+      o.ode.controller.rtol = o.ode.controller.atol = 1e-6;
       o.seed = 9;
       const std::size_t n = 10000;
       const SampleResult r = sample_probability_flow(s, m.score(s), n, d, o);
@@ -86,13 +86,13 @@ TEST(ProbabilityFlowSampler, FixedStepRk4_ConvergesToTheAdaptiveSolution) {
   const DiagonalMixture m = testing::mixture_2d();
   const Matrix x_T = prior_sample(s, 64, 2, 1);
   ProbabilityFlowSamplingOptions ref;
-  ref.rtol = ref.atol = 1e-10;
+  ref.ode.controller.rtol = ref.ode.controller.atol = 1e-10;
   const Matrix exact = sample_probability_flow(s, m.score(s), x_T, ref).samples;
   std::vector<double> errors;
   for (double h : {0.01, 0.005, 0.0025}) {
     ProbabilityFlowSamplingOptions o;
-    o.method = "rk4";
-    o.fixed_step = h;
+    o.ode.method = RkMethod::rk4;
+    o.ode.fixed_step = h;
     const SampleResult r = sample_probability_flow(s, m.score(s), x_T, o);
     ASSERT_TRUE(r.all_succeeded());
     double worst = 0.0;
@@ -109,7 +109,7 @@ TEST(ProbabilityFlowSampler, Determinism_AnyThreadCountGivesIdenticalSamples) {
   const DiagonalMixture m = testing::mixture_2d();
   ProbabilityFlowSamplingOptions o;
   o.seed = 4;
-  o.chunk = 16;
+  o.ode.chunk = 16;
   auto run = [&](int threads) {
     tbb::task_arena arena(threads);
     SampleResult r;
@@ -141,7 +141,7 @@ TEST(ProbabilityFlowSampler, NonFiniteScoreAndMaxSteps_AreFlaggedPerTrajectory) 
     EXPECT_EQ(r.stats[i].status, i == bad ? TrajectoryStatus::non_finite : TrajectoryStatus::success) << i;
   EXPECT_EQ(r.stats[bad].failure_time, s.T);
   EXPECT_EQ(r.samples(bad, 0), x_bad);
-  o.max_steps = 3;
+  o.ode.max_steps = 3;
   const SampleResult capped = sample_probability_flow(s, clean, n, 1, o);
   EXPECT_EQ(capped.stats[0].status, TrajectoryStatus::max_steps);
   EXPECT_GT(capped.stats[0].failure_time, s.t_min);
@@ -158,12 +158,12 @@ TEST(ProbabilityFlowSampler, BadArguments_ThrowNamingTheField) {
       sample_probability_flow(s, score, 10, 1, o);
     };
   };
-  expect_invalid(with([](ProbabilityFlowSamplingOptions& o) { o.rtol = 0.0; }), "rtol");
-  expect_invalid(with([](ProbabilityFlowSamplingOptions& o) { o.atol = -1.0; }), "atol");
-  expect_invalid(with([](ProbabilityFlowSamplingOptions& o) { o.method = "leapfrog"; }), "method");
-  expect_invalid(with([](ProbabilityFlowSamplingOptions& o) { o.method = "rk4"; }), "fixed_step");
-  expect_invalid(with([](ProbabilityFlowSamplingOptions& o) { o.max_steps = 0; }), "max_steps");
-  expect_invalid(with([](ProbabilityFlowSamplingOptions& o) { o.chunk = 0; }), "chunk");
+  expect_invalid(with([](ProbabilityFlowSamplingOptions& o) { o.ode.controller.rtol = 0.0; }), "rtol");
+  expect_invalid(with([](ProbabilityFlowSamplingOptions& o) { o.ode.controller.atol = -1.0; }), "atol");
+  expect_invalid([] { parse_rk_method("leapfrog"); }, "method");
+  expect_invalid(with([](ProbabilityFlowSamplingOptions& o) { o.ode.method = RkMethod::rk4; }), "fixed_step");
+  expect_invalid(with([](ProbabilityFlowSamplingOptions& o) { o.ode.max_steps = 0; }), "max_steps");
+  expect_invalid(with([](ProbabilityFlowSamplingOptions& o) { o.ode.chunk = 0; }), "chunk");
   expect_invalid([&] { sample_probability_flow(s, score, 0, 1, {}); }, "n");
   expect_invalid([&] { sample_probability_flow(s, score, 10, 0, {}); }, "d");
   expect_invalid([&] { sample_probability_flow(s, ScoreField{}, 10, 1, {}); }, "score");

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gengap/kernels/random.hpp"
+#include "gengap/kernels/detail/random_feature_tiles.hpp"
 #include "gengap/kernels/random_features.hpp"
 #include "gengap/solvers/dsm_design.hpp"
 #include "gengap/solvers/quadratic_loss.hpp"
@@ -204,7 +205,7 @@ TEST_P(DsmLossFromScratch, QuadraticFormEqualsDirectDsmLoss) {
   for (double scale : {0.5, 5.0}) {
     const Matrix A = random_weights(d, m, scale, 3);
     std::vector<double> score(N * d);
-    score_and_divergence(rf, A, X, t, c, score, {});
+    detail::score_and_divergence_tiles(rf, A, X, t, c, score, {});
     long double total = 0.0L;
     for (std::size_t p = 0; p < N; ++p) {
       double r2 = 0.0, e2 = 0.0;

@@ -42,8 +42,8 @@ Matrix points(std::size_t n, std::size_t d) {
 
 LikelihoodOptions tolerance(double tol) {
   LikelihoodOptions o;
-  o.rtol = o.atol = tol;
-  o.max_steps = 2000000;
+  o.ode.controller.rtol = o.ode.controller.atol = tol;
+  o.ode.max_steps = 2000000;
   return o;
 }
 
@@ -123,7 +123,7 @@ TEST(RandomFeatureLikelihood, BadInputNamesTheField) {
   expect_invalid([&] { log_likelihood_random_features(setup.schedule, model.rf, Matrix(2, 7), setup, points(3, 2), {}); },
                  "A");
   LikelihoodOptions bad;
-  bad.rtol = 0.0;
+  bad.ode.controller.rtol = 0.0;
   expect_invalid([&] { log_likelihood_random_features(setup.schedule, model.rf, model.A, setup, points(3, 2), bad); },
                  "rtol");
 }

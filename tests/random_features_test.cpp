@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gengap/kernels/random.hpp"
+#include "gengap/kernels/detail/random_feature_tiles.hpp"
 #include "gengap/kernels/random_features.hpp"
 
 namespace gengap {
@@ -163,7 +164,7 @@ TEST_P(RandomFeaturesByActivation, ScoreMatchesNaiveDefinition) {
     const auto pts = make_points(n, d);
     const Matrix A = make_weights(d, m);
     std::vector<double> score(n * d), div(n);
-    score_and_divergence(rf, A, pts.X, pts.t, pts.c, score, div);
+    detail::score_and_divergence_tiles(rf, A, pts.X, pts.t, pts.c, score, div);
     for (std::size_t i = 0; i < n; i += 5) {
       const auto ref = naive_score(rf, A, pts.X.row(i), pts.t[i], pts.c[i]);
       for (std::size_t k = 0; k < d; ++k) {
@@ -188,7 +189,7 @@ TEST_P(RandomFeaturesByActivation, DivergenceMatchesFiniteDifferenceTrace) {
     const auto pts = make_points(n, d);
     const Matrix A = make_weights(d, m);
     std::vector<double> score(n * d), div(n);
-    score_and_divergence(rf, A, pts.X, pts.t, pts.c, score, div);
+    detail::score_and_divergence_tiles(rf, A, pts.X, pts.t, pts.c, score, div);
     const double h = 1e-5;
     std::size_t checked = 0;
     for (std::size_t i = 0; i < n; ++i) {
@@ -226,11 +227,11 @@ TEST_P(RandomFeaturesByActivation, OneAndTwoThreadsAreBitwiseIdentical) {
   Matrix phi1, phi2;
   tbb::task_arena one(1), two(2);
   one.execute([&] {
-    score_and_divergence(rf, A, pts.X, pts.t, pts.c, score1, div1);
+    detail::score_and_divergence_tiles(rf, A, pts.X, pts.t, pts.c, score1, div1);
     phi1 = features(rf, pts.X, pts.t);
   });
   two.execute([&] {
-    score_and_divergence(rf, A, pts.X, pts.t, pts.c, score2, div2);
+    detail::score_and_divergence_tiles(rf, A, pts.X, pts.t, pts.c, score2, div2);
     phi2 = features(rf, pts.X, pts.t);
   });
   EXPECT_EQ(score1, score2);
@@ -244,8 +245,8 @@ TEST_P(RandomFeaturesByActivation, EmptyDivergenceSkipsItAndLeavesScoreUnchanged
   const auto pts = make_points(n, d);
   const Matrix A = make_weights(d, m);
   std::vector<double> with(n * d), without(n * d), div(n);
-  score_and_divergence(rf, A, pts.X, pts.t, pts.c, with, div);
-  score_and_divergence(rf, A, pts.X, pts.t, pts.c, without, {});
+  detail::score_and_divergence_tiles(rf, A, pts.X, pts.t, pts.c, with, div);
+  detail::score_and_divergence_tiles(rf, A, pts.X, pts.t, pts.c, without, {});
   EXPECT_EQ(with, without);
 }
 
@@ -271,7 +272,7 @@ TEST(RandomFeatures_BadInput, ThrowsNamingTheField) {
   std::vector<double> score(n * d), div(n);
   const auto call = [&](MatrixView A_, MatrixView X_, std::span<const double> t_, std::span<const double> c_,
                         std::span<double> s_, std::span<double> div_) {
-    return [=, &rf] { score_and_divergence(rf, A_, X_, t_, c_, s_, div_); };
+    return [=, &rf] { detail::score_and_divergence_tiles(rf, A_, X_, t_, c_, s_, div_); };
   };
   const Matrix A_wrong = make_weights(d + 1, m);
   const Matrix X_wrong(n, d + 1);

@@ -20,7 +20,7 @@
 
 #include "gengap/kernels/gaussian_mixture.hpp"
 #include "gengap/kernels/random.hpp"
-#include "gengap/solvers/reverse_sde.hpp"
+#include "gengap/solvers/sde/reverse_sde.hpp"
 
 namespace gengap {
 namespace {
@@ -99,7 +99,7 @@ TEST(ReverseSde, AllMethods_MatchMixtureMomentsAndKolmogorovSmirnov) {
     const testing::DiagonalMixture m = d == 1 ? testing::mixture_1d() : testing::mixture_2d();
     for (const Case& c : cases) {
       ReverseSdeOptions o;
-      o.method = c.method;
+      o.method = parse_reverse_sde_method(c.method);
       o.steps = c.steps ? c.steps : 1;
       o.rtol = o.atol = c.tol ? c.tol : 1e-2;
       o.seed = 21;
@@ -149,7 +149,7 @@ TEST(ReverseSde, StochasticHeunAndAdaptive_MatchGaussianTarget) {
   const std::size_t n = 20000;
   for (const char* method : {"stochastic_heun", "adaptive"}) {
     ReverseSdeOptions o;
-    o.method = method;
+    o.method = parse_reverse_sde_method(method);
     o.steps = 200;
     o.rtol = o.atol = 2e-2;  // adaptive only
     o.seed = 4;
@@ -194,7 +194,7 @@ TEST(ReverseSde, TwoModes_WeightsAndKolmogorovSmirnovAgainstExactSamples) {
   const Matrix exact = at_t_min.sample(n, 7, streams::test_data);
   for (const char* method : {"euler_maruyama", "adaptive"}) {
     ReverseSdeOptions o;
-    o.method = method;
+    o.method = parse_reverse_sde_method(method);
     o.steps = 500;
     o.rtol = o.atol = 2e-2;
     o.seed = 5;
@@ -235,7 +235,7 @@ TEST(ReverseSde, Adaptive_BeatsEulerMaruyamaOnVpInDimension16) {
   const double em_error = std::abs(euler_maruyama_chain(s, 1.0, 0.01, em_steps, true).variance / v_target - 1.0);
 
   ReverseSdeOptions o;
-  o.method = "adaptive";
+  o.method = ReverseSdeMethod::adaptive;
   o.rtol = o.atol = 0.05;
   o.seed = 17;
   const SampleResult r = sample_reverse_sde(s, target.score(s), n, d, o);
@@ -266,7 +266,7 @@ TEST(ReverseSde, Adaptive_RejectionsKeepTheBrownianLaw) {
     std::fill(out.begin(), out.end(), 0.0);
   };
   ReverseSdeOptions o;
-  o.method = "adaptive";
+  o.method = ReverseSdeMethod::adaptive;
   o.rtol = 1e-3;
   o.atol = 1e-3;
   o.seed = 8;
@@ -287,7 +287,7 @@ TEST(ReverseSde, Determinism_SameSeedAndAnyThreadCountGiveIdenticalSamples) {
   const testing::DiagonalMixture target = two_modes(3.0);
   for (const char* method : {"euler_maruyama", "stochastic_heun", "adaptive"}) {
     ReverseSdeOptions o;
-    o.method = method;
+    o.method = parse_reverse_sde_method(method);
     o.steps = 50;
     o.chunk = 16;
     o.seed = 11;
@@ -312,7 +312,7 @@ TEST(ReverseSde, NonFiniteScore_FlagsOnlyThatTrajectoryWithItsTime) {
   const ScoreField clean = exact_score(target, s);
   for (const char* method : {"euler_maruyama", "adaptive"}) {
     ReverseSdeOptions o;
-    o.method = method;
+    o.method = parse_reverse_sde_method(method);
     o.steps = 100;
     o.chunk = 8;
     const std::size_t n = 50, bad = 37;
@@ -384,14 +384,14 @@ TEST(ReverseSde, BadArguments_ThrowNamingTheField) {
   expect_invalid(with([](ReverseSdeOptions& o) { o.safety = 1.5; }), "safety");
   expect_invalid(with([](ReverseSdeOptions& o) { o.max_steps = 0; }), "max_steps");
   expect_invalid(with([](ReverseSdeOptions& o) { o.chunk = 0; }), "chunk");
-  expect_invalid(with([](ReverseSdeOptions& o) { o.method = "leapfrog"; }), "method");
+  expect_invalid([] { parse_reverse_sde_method("leapfrog"); }, "method");
   expect_invalid(with([](ReverseSdeOptions&) {}, 0, 1), "n");
   expect_invalid(with([](ReverseSdeOptions&) {}, 10, 0), "d");
   expect_invalid([&] { sample_reverse_sde(s, ScoreField{}, 10, 1, ReverseSdeOptions{}); }, "score");
   Schedule bad = s;
   bad.t_min = 0.0;
   expect_invalid([&] { sample_reverse_sde(bad, score, 10, 1, ReverseSdeOptions{}); }, "t_min");
-  expect_invalid(with([](ReverseSdeOptions& o) { o.method = "adaptive"; o.max_steps = std::size_t{1} << 62; }, 1000, 1000),
+  expect_invalid(with([](ReverseSdeOptions& o) { o.method = ReverseSdeMethod::adaptive; o.max_steps = std::size_t{1} << 62; }, 1000, 1000),
                  "max_steps");
 }
 

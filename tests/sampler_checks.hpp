@@ -15,7 +15,7 @@
 
 #include "gengap/kernels/gaussian_mixture.hpp"
 #include "gengap/kernels/matrix.hpp"
-#include "gengap/solvers/reverse_sde.hpp"
+#include "gengap/solvers/sde/reverse_sde.hpp"
 #include "gengap/solvers/schedule.hpp"
 
 #include <gtest/gtest.h>

@@ -18,8 +18,8 @@
 
 #include "gengap/kernels/empirical_score.hpp"
 #include "gengap/kernels/random.hpp"
-#include "gengap/solvers/empirical_score_field.hpp"
-#include "gengap/solvers/reverse_sde.hpp"
+#include "gengap/solvers/score_field.hpp"
+#include "gengap/solvers/sde/reverse_sde.hpp"
 #include "gengap/solvers/smoothed_score.hpp"
 
 namespace gengap {

@@ -25,7 +25,7 @@ std::unique_ptr<DesignPoints> model_training_design(const RandomFeatureModelConf
 // activation from the model group.
 RandomFeatures model_random_features(const RandomFeatureModelConfig& config, std::size_t d);
 
-// e(t): Fourier (model.embedding_dim frequencies of std model.embedding_scale,
+// e(t): Fourier (dimension model.embedding_dim: embedding_dim / 2 frequencies of std model.embedding_scale,
 // streams::embedding), sinusoidal (model.embedding_dim / 2 fixed frequencies),
 // linear or polynomial (degree model.embedding_dim) on [0, schedule.T].
 TimeEmbedding model_time_embedding(const RandomFeatureModelConfig& config);

@@ -3,7 +3,7 @@
 // solvers/random_feature_likelihood.cpp): the driver's options, the data
 // checks, and the result filled from the driver's output.
 #include "gengap/kernels/matrix.hpp"
-#include "gengap/solvers/integrate.hpp"
+#include "gengap/solvers/ode/integrate.hpp"
 #include "gengap/solvers/likelihood.hpp"
 #include "gengap/solvers/schedule.hpp"
 

@@ -49,7 +49,10 @@ void validate_likelihood(const LikelihoodOptions& o, const Schedule& schedule, c
                             : field == "atol"      ? atol_key
                             : field == "fixed_step" ? "kl.method"
                                                     : "kl." + field;
-    if (field == "fixed_step") throw InvalidArgument(key, "must be an adaptive pair (dopri5, tsit5, bosh3), got '" + o.method + "'");
+    if (field == "fixed_step") {
+      throw InvalidArgument(key, "must be an adaptive pair (dopri5, tsit5, bosh3), got '" +
+                                     std::string(to_string(o.ode.method)) + "'");
+    }
     rethrow_as(key, e);
   }
 }
@@ -91,6 +94,11 @@ void EarlyStoppingConfig::validate() const {
           "is 0 and kl.quadrature is false: nothing to compute (set kl.enabled=false)");
   require_positive(kl.tau_stride, "kl.tau_stride");
   require_positive(kl.ode_tau_stride, "kl.ode_tau_stride");
+  try {
+    parse_rk_method(kl.method);
+  } catch (const InvalidArgument& e) {
+    rethrow_as("kl.method", e);
+  }
   const KlSettings s = kl_settings();
   validate_likelihood(s.likelihood, schedule, "kl.rtol", "kl.atol");
   if (kl.quadrature) {
@@ -110,15 +118,15 @@ void EarlyStoppingConfig::validate() const {
 KlSettings EarlyStoppingConfig::kl_settings() const {
   KlSettings s;
   s.test_points = kl.test_points;
-  s.likelihood.method = kl.method;
-  s.likelihood.rtol = kl.rtol;
-  s.likelihood.atol = kl.atol;
-  s.likelihood.max_steps = kl.max_steps;
+  s.likelihood.ode.method = parse_rk_method(kl.method);
+  s.likelihood.ode.controller.rtol = kl.rtol;
+  s.likelihood.ode.controller.atol = kl.atol;
+  s.likelihood.ode.max_steps = kl.max_steps;
   s.likelihood.t_min = kl.t_min;
   s.quadrature = kl.quadrature;
   s.quadrature_likelihood = s.likelihood;
-  s.quadrature_likelihood.rtol = kl.quadrature_rtol;
-  s.quadrature_likelihood.atol = kl.quadrature_atol;
+  s.quadrature_likelihood.ode.controller.rtol = kl.quadrature_rtol;
+  s.quadrature_likelihood.ode.controller.atol = kl.quadrature_atol;
   s.quadrature_nodes = kl.quadrature_nodes;
   s.quadrature_max_nodes = kl.quadrature_max_nodes;
   s.quadrature_tolerance = kl.quadrature_tolerance;

@@ -17,7 +17,7 @@
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/random.hpp"
 #include "gengap/kernels/random_features.hpp"
-#include "gengap/solvers/empirical_score_field.hpp"
+#include "gengap/solvers/score_field.hpp"
 #include "gengap/solvers/gradient_flow.hpp"
 #include "gengap/solvers/quadratic_loss.hpp"
 #include "gengap/solvers/random_feature_likelihood.hpp"

@@ -20,7 +20,7 @@
 //              eigen-timescale range m^2 / lambda (0: the fastest direction's
 //              timescale, 1: the slowest kept one's)
 // and for each score:
-//   samples     sampler.samples reverse-SDE samples (solvers/reverse_sde.hpp;
+//   samples     sampler.samples reverse-SDE samples (solvers/sde/reverse_sde.hpp;
 //               the same prior draw and Brownian path for every score of a d),
 //               denoised by Tweedie's formula with the same score (sampler.denoise)
 //   memorised   nearest / second-nearest training distance < metrics.ratio_threshold
@@ -59,7 +59,7 @@
 #include "gengap/generalization/memorization.hpp"
 #include "gengap/kernels/matrix.hpp"
 #include "gengap/solvers/likelihood.hpp"
-#include "gengap/solvers/reverse_sde.hpp"
+#include "gengap/solvers/sde/reverse_sde.hpp"
 #include "gengap/solvers/smoothed_score.hpp"
 
 namespace gengap {
@@ -90,7 +90,7 @@ struct SmoothingStudyConfig {
   std::vector<std::size_t> dims = {1, 2, 4, 8, 16};
   struct Sampler {
     std::size_t samples = 2000;
-    // solvers/reverse_sde.hpp's methods. adaptive: near t_min the empirical
+    // solvers/sde/reverse_sde.hpp's methods. adaptive: near t_min the empirical
     // score contracts at rate g^2 / sigma_t^2, which uniform steps resolve
     // only if they are small there (measured, d = 1, 2000 samples: s_n
     // memorises 99.3% with adaptive at 1e-2 in 854 evaluations per sample,

@@ -85,16 +85,16 @@ void SmoothingStudyConfig::validate() const {
 
 LikelihoodOptions SmoothingStudyConfig::likelihood_options() const {
   LikelihoodOptions o;
-  o.method = likelihood.method;
-  o.rtol = likelihood.rtol;
-  o.atol = likelihood.atol;
-  o.max_steps = likelihood.max_steps;
+  o.ode.method = parse_rk_method(likelihood.method);  // InvalidArgument("method")
+  o.ode.controller.rtol = likelihood.rtol;
+  o.ode.controller.atol = likelihood.atol;
+  o.ode.max_steps = likelihood.max_steps;
   return o;
 }
 
 ReverseSdeOptions SmoothingStudyConfig::sampler_options() const {
   ReverseSdeOptions o;
-  o.method = sampler.method;
+  o.method = parse_reverse_sde_method(sampler.method);  // InvalidArgument("method")
   o.steps = sampler.steps;
   o.rtol = sampler.rtol;
   o.atol = sampler.atol;

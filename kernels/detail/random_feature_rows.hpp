@@ -1,8 +1,9 @@
 #pragma once
-// The random-feature score and its exact divergence (MATH.md §3, §9) for a few
+// One of the two paths of kernels/random_feature_score.hpp. The random-feature
+// score and its exact divergence (MATH.md §3, §9) for a few
 // rows at a time, fused and serial: the kernel the probability-flow ODE calls
 // once per Runge-Kutta stage on one chunk of trajectories (tens of rows, each
-// at its own time), where score_and_divergence's per-call setup (packing,
+// at its own time), where score_and_divergence_tiles's per-call setup (packing,
 // validation, a tile workspace) and BLAS calls on tiny matrices dominate.
 //
 //   z_j = w_j . x + u_j . e(t) + b_j,   s_k = c/m sum_j A_kj act(z_j),
@@ -22,7 +23,7 @@
 // time per call: the same fma chain, split at the embedding, so bitwise the
 // same results, at O(m d) instead of O(m (d + d_e)) per row.
 // d <= 4 keeps the score accumulators in registers; larger d keeps them in a
-// per-call buffer (same arithmetic, slower: use score_and_divergence's BLAS
+// per-call buffer (same arithmetic, slower: use score_and_divergence_tiles's BLAS
 // tiles for large d and many rows at one time).
 #include <cstddef>
 #include <span>
@@ -31,7 +32,7 @@
 #include "gengap/kernels/matrix.hpp"
 #include "gengap/kernels/random_features.hpp"
 
-namespace gengap {
+namespace gengap::detail {
 
 class RandomFeatureRows {
  public:
@@ -61,4 +62,4 @@ class RandomFeatureRows {
   std::vector<double> A_;        // d x m_padded
 };
 
-}  // namespace gengap
+}  // namespace gengap::detail

@@ -56,13 +56,18 @@
 #include <cstdint>
 #include <string>
 
-#include "gengap/solvers/reverse_sde.hpp"
+#include "gengap/solvers/sde/sample.hpp"
 #include "gengap/solvers/schedule.hpp"
 
 namespace gengap {
 
+enum class Predictor { reverse_diffusion, euler_maruyama };
+const char* to_string(Predictor predictor);
+// "reverse_diffusion" | "euler_maruyama"; InvalidArgument("predictor", ...) otherwise.
+Predictor parse_predictor(const std::string& name);
+
 struct PredictorCorrectorOptions {
-  std::string predictor = "reverse_diffusion";  // reverse_diffusion | euler_maruyama
+  Predictor predictor = Predictor::reverse_diffusion;
   std::size_t steps = 1000;                     // N predictor steps, uniform in t
   std::size_t corrector_steps = 1;              // C Langevin steps before each predictor step
   double snr = 0.16;                            // signal-to-noise ratio r of the corrector, > 0

@@ -1,13 +1,21 @@
 #pragma once
 // Explicit Runge-Kutta tableaux as data (the "solver" part of the
 // term / tableau / controller / driver split): one generic explicit-RK stepper
-// in integrate.cpp reads these tables, so a new method is a new table.
+// (explicit_rk.hpp) reads these tables, so a new method is a new table and a
+// new RkMethod.
 #include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace gengap {
+
+// The methods by name: embedded pairs (adaptive, or fixed-step when a fixed
+// step is given) and fixed-step methods.
+enum class RkMethod { dopri5, tsit5, bosh3, euler, heun, rk4 };
+const char* to_string(RkMethod method);
+// "dopri5" | "tsit5" | "bosh3" | "euler" | "heun" | "rk4"; InvalidArgument("method", ...) otherwise.
+RkMethod parse_rk_method(std::string_view name);
 
 struct RungeKuttaTableau {
   std::string name;
@@ -35,7 +43,8 @@ RungeKuttaTableau euler();
 RungeKuttaTableau heun();
 RungeKuttaTableau rk4();
 
-// One of the names above; InvalidArgument("method", ...) otherwise.
+RungeKuttaTableau tableau(RkMethod method);
+// tableau(parse_rk_method(name)).
 RungeKuttaTableau tableau_by_name(std::string_view name);
 
 }  // namespace gengap

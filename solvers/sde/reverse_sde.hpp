@@ -75,26 +75,18 @@
 #include <vector>
 
 #include "gengap/kernels/matrix.hpp"
-#include "gengap/solvers/integrate.hpp"
 #include "gengap/solvers/schedule.hpp"
+#include "gengap/solvers/sde/sample.hpp"
 
 namespace gengap {
 
-namespace streams {
-inline constexpr std::uint64_t reverse_sde_prior = 20;  // x_T ~ pi of the reverse-SDE samplers
-inline constexpr std::uint64_t reverse_sde_noise = 21;  // Brownian increments of the reverse-SDE samplers
-// 22: hutchinson_probes (solvers/likelihood.hpp)
-inline constexpr std::uint64_t predictor_noise = 23;  // predictor-corrector: the predictor's noise
-inline constexpr std::uint64_t langevin_noise = 24;   // predictor-corrector: the Langevin corrector's noise
-}  // namespace streams
-
-// Batched score: t[r] is row r's time, x is rows x d, score is rows*d
-// row-major. Must be safe to call concurrently (different chunks) and must
-// depend on each row only.
-using ScoreField = std::function<void(std::span<const double> t, MatrixView x, std::span<double> score)>;
+enum class ReverseSdeMethod { euler_maruyama, stochastic_heun, adaptive };
+const char* to_string(ReverseSdeMethod method);
+// "euler_maruyama" | "stochastic_heun" | "adaptive"; InvalidArgument("method", ...) otherwise.
+ReverseSdeMethod parse_reverse_sde_method(const std::string& name);
 
 struct ReverseSdeOptions {
-  std::string method = "euler_maruyama";  // euler_maruyama | stochastic_heun | adaptive
+  ReverseSdeMethod method = ReverseSdeMethod::euler_maruyama;
   std::size_t steps = 1000;               // fixed-step methods: uniform steps in t
   double rtol = 1e-2;                     // adaptive
   double atol = 1e-2;                     // adaptive
@@ -108,25 +100,6 @@ struct ReverseSdeOptions {
   // max_steps, chunk.
   void validate() const;
 };
-
-// The result of every sampler. stats[i].rhs_evaluations counts the rows of
-// trajectory i passed to the score (each sampler's right-hand side is one
-// score evaluation); accepted/rejected count its steps (predictor steps for
-// predictor-corrector, whose corrector steps are in rhs_evaluations only).
-struct SampleResult {
-  Matrix samples;  // n x d at t_min (a failed row: its last finite state)
-  std::vector<TrajectoryStats> stats;
-  std::size_t total_score_evaluations = 0;  // sum of stats[i].rhs_evaluations
-
-  bool all_succeeded() const;
-  // "" when all succeeded; otherwise the failure count and the first failing
-  // trajectory's index, status and time.
-  std::string failure_summary() const;
-};
-
-// x_T ~ pi: n x d, entry (i, j) = sqrt(prior_variance) normal(i d + j) on
-// streams::reverse_sde_prior under `seed`.
-Matrix prior_sample(const Schedule& schedule, std::size_t n, std::size_t d, std::uint64_t seed);
 
 // n >= 1 trajectories in d >= 1 dimensions; InvalidArgument naming "n", "d",
 // "score", a Schedule field, an option field, or "max_steps" when the noise

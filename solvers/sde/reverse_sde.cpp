@@ -1,4 +1,6 @@
-#include "gengap/solvers/reverse_sde.hpp"
+// The reverse-SDE samplers (reverse_sde.hpp): the fixed-step and the
+// adaptive loop over a chunk of rows.
+#include "gengap/solvers/sde/reverse_sde.hpp"
 
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
@@ -9,18 +11,13 @@
 
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/random.hpp"
+#include "gengap/solvers/sde/brownian_path.hpp"
+#include "gengap/solvers/sde/steppers.hpp"
 
 namespace gengap {
 namespace {
 
-enum class Method { euler_maruyama, stochastic_heun, adaptive };
-
-Method parse_method(const std::string& name) {
-  if (name == "euler_maruyama") return Method::euler_maruyama;
-  if (name == "stochastic_heun") return Method::stochastic_heun;
-  if (name == "adaptive") return Method::adaptive;
-  throw InvalidArgument("method", "expected euler_maruyama | stochastic_heun | adaptive, got '" + name + "'");
-}
+using Method = ReverseSdeMethod;
 
 // Gotta Go Fast's step-size exponent (their r = 0.9, between the 1/2 of an
 // order-1/2 local error and the 1 of an order-1 one).
@@ -111,7 +108,7 @@ void fixed_step_chunk(const Setup& s, std::size_t first, std::size_t last, Sampl
       double* xp = xb.data() + nb * d;
       for (std::size_t j = 0; j < d; ++j) {
         const double zj = quiet ? 0.0 : s.noise.normal(base + j);
-        xp[j] = x[j] - (f0 * x[j] - g20 * sc[j]) * step + em_noise * zj;
+        xp[j] = sde::euler_maruyama_step(x[j], sc[j], f0, g20, step, em_noise * zj);
       }
       if (!all_finite(xp, d)) {
         fail(r, next);
@@ -151,7 +148,7 @@ void fixed_step_chunk(const Setup& s, std::size_t first, std::size_t last, Sampl
       bool finite = true;
       for (std::size_t j = 0; j < d; ++j) {
         const double zj = quiet ? 0.0 : s.noise.normal(base + j);
-        xpp[j] = x[j] - 0.5 * ((f0 * x[j] - g20 * s0[j]) + (f1 * xp[j] - g21 * s1[j])) * step + heun_noise * zj;
+        xpp[j] = sde::stochastic_heun_step(x[j], s0[j], f0, g20, xp[j], s1[j], f1, g21, step, heun_noise * zj);
         finite = finite && std::isfinite(xpp[j]);
       }
       if (!finite) {
@@ -165,50 +162,24 @@ void fixed_step_chunk(const Setup& s, std::size_t first, std::size_t last, Sampl
 }
 
 // The adaptive sampler on rows [first, last) (see the header): Gotta Go
-// Fast's EM / improved-Euler pair with its error norm and step update, on a
-// Brownian path kept consistent across rejections by RSwM1 (Rackauckas & Nie
-// 2017). Each row carries its pending increment dW (variance h per
-// coordinate) and a stack of (length, increment) pieces of its path that lie
-// between its time and t_min: a rejected step splits dW by the Brownian
-// bridge and keeps the remainder; an accepted step takes its next increment
-// from the stack (splitting the top piece if the proposed step is shorter)
-// before drawing fresh noise. No drawn noise is ever discarded, so the
-// accept/reject decisions, which look at the noise, cannot select it.
+// Fast's EM / improved-Euler pair with its error norm and step update, on
+// Brownian paths kept consistent across rejections (sde/brownian_path.hpp).
 void adaptive_chunk(const Setup& s, std::size_t first, std::size_t last, SampleResult& result) {
   const std::size_t d = s.d;
   const std::size_t rows = last - first;
   const double t_min = s.schedule.t_min;
   const double span = s.schedule.T - t_min;
   const double rtol = s.options.rtol, atol = s.options.atol;
+  const double min_step = min_step_fraction * span;
 
-  std::vector<double> t(rows, s.schedule.T), h(rows, initial_step_fraction * span);
+  std::vector<double> t(rows, s.schedule.T);
   std::vector<std::size_t> attempt(rows, 0);
   std::vector<char> active(rows, 1);
-  std::vector<std::vector<double>> path(rows);  // stack of [length, dW_1..dW_d] pieces, nearest on top
-  std::vector<double> dW(rows * d);
+  BrownianPaths path(s.noise, s.stride, first, rows, d);
   std::vector<std::size_t> index;
   std::vector<double> ta(rows), tb(rows), xa(rows * d), xb(rows * d), sa(rows * d), sb(rows * d), xpp(d);
   index.reserve(rows);
 
-  // Fresh normal vector for trajectory i's attempt k (one draw per attempt at most).
-  auto fresh = [&](std::size_t r, std::size_t k, double scale, const double* mean, double* out) {
-    const std::uint64_t base = (static_cast<std::uint64_t>(first + r) * s.stride + k) * d;
-    for (std::size_t j = 0; j < d; ++j) out[j] = (mean ? mean[j] : 0.0) + scale * s.noise.normal(base + j);
-  };
-  // Shortens row r's pending increment (length h[r]) to length `shorter` by
-  // the Brownian bridge, pushing the remainder onto its path stack; the draw
-  // belongs to attempt k.
-  auto split = [&](std::size_t r, double shorter, std::size_t k) {
-    const double L = h[r], frac = shorter / L;
-    double* w = dW.data() + r * d;
-    std::vector<double> whole(w, w + d), mean(d);
-    for (std::size_t j = 0; j < d; ++j) mean[j] = frac * whole[j];
-    fresh(r, k, std::sqrt(shorter * (L - shorter) / L), mean.data(), w);
-    auto& stack = path[r];
-    stack.push_back(L - shorter);
-    for (std::size_t j = 0; j < d; ++j) stack.push_back(whole[j] - w[j]);
-    h[r] = shorter;
-  };
   auto fail = [&](std::size_t r, TrajectoryStatus status, double time) {
     auto& st = result.stats[first + r];
     st.status = status;
@@ -216,7 +187,7 @@ void adaptive_chunk(const Setup& s, std::size_t first, std::size_t last, SampleR
     active[r] = 0;
   };
 
-  for (std::size_t r = 0; r < rows; ++r) fresh(r, 0, std::sqrt(h[r]), nullptr, dW.data() + r * d);
+  for (std::size_t r = 0; r < rows; ++r) path.start(r, initial_step_fraction * span);
 
   for (;;) {
     index.clear();
@@ -248,15 +219,15 @@ void adaptive_chunk(const Setup& s, std::size_t first, std::size_t last, SampleR
         fail(r, TrajectoryStatus::non_finite, t[r]);
         continue;
       }
-      const double step = h[r];
+      const double step = path.length(r);
       // Pieces of a step clipped to t_min sum to it only up to rounding: snap.
-      const double next = t[r] - step - t_min <= min_step_fraction * span ? t_min : t[r] - step;
+      const double next = t[r] - step - t_min <= min_step ? t_min : t[r] - step;
       const double f = s.schedule.drift(t[r]), g2 = s.schedule.diffusion_squared(t[r]), g = std::sqrt(g2);
       const double* x = xa.data() + a * d;
       const double* sc = sa.data() + a * d;
-      const double* w = dW.data() + r * d;
+      const double* w = path.increment(r);
       double* xp = xb.data() + nb * d;
-      for (std::size_t j = 0; j < d; ++j) xp[j] = x[j] - (f * x[j] - g2 * sc[j]) * step + g * w[j];
+      for (std::size_t j = 0; j < d; ++j) xp[j] = sde::euler_maruyama_step(x[j], sc[j], f, g2, step, g * w[j]);
       if (!all_finite(xp, d)) {
         fail(r, TrajectoryStatus::non_finite, next);
         continue;
@@ -274,6 +245,8 @@ void adaptive_chunk(const Setup& s, std::size_t first, std::size_t last, SampleR
     if (nb == 0) continue;
     s.score({tb.data(), nb}, MatrixView{xb.data(), nb, d}, {sb.data(), nb * d});
 
+    // Stage 2: the improved-Euler step x'', the error of x' against it, the
+    // decision and the next increment.
     for (std::size_t a = 0; a < nb; ++a) {
       const std::size_t r = index[a];
       const std::size_t i = first + r;
@@ -284,7 +257,7 @@ void adaptive_chunk(const Setup& s, std::size_t first, std::size_t last, SampleR
         fail(r, TrajectoryStatus::non_finite, tb[a]);
         continue;
       }
-      const double step = h[r];
+      const double step = path.length(r);
       const double f0 = s.schedule.drift(ta[a]), g20 = s.schedule.diffusion_squared(ta[a]);
       const double f1 = s.schedule.drift(tb[a]), g21 = s.schedule.diffusion_squared(tb[a]);
       const double g_mean = 0.5 * (std::sqrt(g20) + std::sqrt(g21));
@@ -292,11 +265,11 @@ void adaptive_chunk(const Setup& s, std::size_t first, std::size_t last, SampleR
       const double* xp = xb.data() + a * d;
       const double* s0 = sa.data() + a * d;
       const double* s1 = sb.data() + a * d;
-      const double* w = dW.data() + r * d;
+      const double* w = path.increment(r);
       double error_sq = 0.0;
       bool finite = true;
       for (std::size_t j = 0; j < d; ++j) {
-        xpp[j] = x[j] - 0.5 * ((f0 * x[j] - g20 * s0[j]) + (f1 * xp[j] - g21 * s1[j])) * step + g_mean * w[j];
+        xpp[j] = sde::stochastic_heun_step(x[j], s0[j], f0, g20, xp[j], s1[j], f1, g21, step, g_mean * w[j]);
         finite = finite && std::isfinite(xpp[j]);
         const double delta = std::max(atol, rtol * std::max(std::abs(xp[j]), std::abs(x[j])));
         const double e = (xp[j] - xpp[j]) / delta;
@@ -312,11 +285,11 @@ void adaptive_chunk(const Setup& s, std::size_t first, std::size_t last, SampleR
                                           : std::numeric_limits<double>::infinity();
       if (error > 1.0) {
         ++st.rejected;
-        if (proposal < min_step_fraction * span) {
+        if (proposal < min_step) {
           fail(r, TrajectoryStatus::step_underflow, t[r]);
           continue;
         }
-        split(r, proposal, k + 1);
+        path.shorten(r, proposal, k + 1);
         continue;
       }
       ++st.accepted;
@@ -326,38 +299,30 @@ void adaptive_chunk(const Setup& s, std::size_t first, std::size_t last, SampleR
         active[r] = 0;
         continue;
       }
-      // The next increment: the nearest stored piece of the path (split if the
-      // proposal is shorter), else fresh noise. Stored pieces end at or above
-      // t_min, so only a fresh step needs clipping.
-      auto& stack = path[r];
-      if (!stack.empty()) {
-        const std::size_t top = stack.size() - (d + 1);
-        h[r] = stack[top];
-        std::copy(stack.begin() + top + 1, stack.end(), dW.data() + r * d);
-        stack.resize(top);
-        if (proposal < h[r]) {
-          if (proposal < min_step_fraction * span) {
-            fail(r, TrajectoryStatus::step_underflow, t[r]);
-            continue;
-          }
-          split(r, proposal, k + 1);
-        }
-      } else {
-        h[r] = std::min(t[r] - t_min, proposal);
-        if (h[r] < min_step_fraction * span) {
-          fail(r, TrajectoryStatus::step_underflow, t[r]);
-          continue;
-        }
-        fresh(r, k + 1, std::sqrt(h[r]), nullptr, dW.data() + r * d);
-      }
+      if (!path.next(r, proposal, t[r] - t_min, min_step, k + 1)) fail(r, TrajectoryStatus::step_underflow, t[r]);
     }
   }
 }
 
 }  // namespace
 
+const char* to_string(ReverseSdeMethod method) {
+  switch (method) {
+    case ReverseSdeMethod::euler_maruyama: return "euler_maruyama";
+    case ReverseSdeMethod::stochastic_heun: return "stochastic_heun";
+    case ReverseSdeMethod::adaptive: return "adaptive";
+  }
+  return "unknown";
+}
+
+ReverseSdeMethod parse_reverse_sde_method(const std::string& name) {
+  if (name == "euler_maruyama") return ReverseSdeMethod::euler_maruyama;
+  if (name == "stochastic_heun") return ReverseSdeMethod::stochastic_heun;
+  if (name == "adaptive") return ReverseSdeMethod::adaptive;
+  throw InvalidArgument("method", "expected euler_maruyama | stochastic_heun | adaptive, got '" + name + "'");
+}
+
 void ReverseSdeOptions::validate() const {
-  parse_method(method);
   require(steps >= 1, "steps", "must be at least 1, got 0");
   require(std::isfinite(rtol) && rtol > 0.0, "rtol", "must be positive and finite, got " + std::to_string(rtol));
   require(std::isfinite(atol) && atol > 0.0, "atol", "must be positive and finite, got " + std::to_string(atol));
@@ -367,31 +332,6 @@ void ReverseSdeOptions::validate() const {
   require(chunk >= 1, "chunk", "must be at least 1, got 0");
 }
 
-Matrix prior_sample(const Schedule& schedule, std::size_t n, std::size_t d, std::uint64_t seed) {
-  schedule.validate();
-  Matrix x(n, d);
-  const double sd = std::sqrt(schedule.prior_variance());
-  const CounterRng prior(seed, streams::reverse_sde_prior);
-  for (std::size_t k = 0; k < x.size(); ++k) x.flat()[k] = sd * prior.normal(k);
-  return x;
-}
-
-bool SampleResult::all_succeeded() const {
-  return std::all_of(stats.begin(), stats.end(), [](const auto& s) { return s.status == TrajectoryStatus::success; });
-}
-
-std::string SampleResult::failure_summary() const {
-  std::size_t failures = 0, first = stats.size();
-  for (std::size_t i = 0; i < stats.size(); ++i) {
-    if (stats[i].status == TrajectoryStatus::success) continue;
-    if (failures++ == 0) first = i;
-  }
-  if (failures == 0) return "";
-  return std::to_string(failures) + " of " + std::to_string(stats.size()) + " trajectories failed; first: trajectory " +
-         std::to_string(first) + " (" + to_string(stats[first].status) + " at t = " +
-         std::to_string(stats[first].failure_time) + ")";
-}
-
 SampleResult sample_reverse_sde(const Schedule& schedule, const ScoreField& score, std::size_t n, std::size_t d,
                                 const ReverseSdeOptions& options) {
   schedule.validate();
@@ -399,7 +339,7 @@ SampleResult sample_reverse_sde(const Schedule& schedule, const ScoreField& scor
   require(n >= 1, "n", "must be at least 1, got 0");
   require(d >= 1, "d", "must be at least 1, got 0");
   require(static_cast<bool>(score), "score", "is empty");
-  const Method method = parse_method(options.method);
+  const Method method = options.method;
   // adaptive: attempt k < max_steps may draw for attempt k + 1 <= max_steps.
   std::uint64_t stride = options.steps, count = 0;
   require((method != Method::adaptive || !__builtin_add_overflow(options.max_steps, std::uint64_t{1}, &stride)) &&
@@ -423,7 +363,7 @@ SampleResult sample_reverse_sde(const Schedule& schedule, const ScoreField& scor
         fixed_step_chunk(setup, first, last, result);
     }
   });
-  for (const auto& st : result.stats) result.total_score_evaluations += st.rhs_evaluations;
+  result.total_score_evaluations = total_rhs_evaluations(result.stats);
   return result;
 }
 

@@ -2,7 +2,7 @@
 // Sampling by the probability-flow ODE (MATH.md §2): x_T ~ pi (prior_sample,
 // the same draw as the SDE samplers for a seed), then integrate
 //   dx/dt = v(x, t) = f(t) x - 1/2 g(t)^2 s(x, t)
-// from t = T down to t_min with the ODE driver (solvers/integrate.hpp: any
+// from t = T down to t_min with the ODE driver (solvers/ode/integrate.hpp: any
 // tableau, PI control with rtol/atol, or a fixed step). The map x_T -> x_{t_min}
 // is deterministic; its pushforward of pi is p_{t_min} when s is the exact
 // score (the ODE shares the SDE's marginals).
@@ -17,23 +17,25 @@
 #include <string>
 
 #include "gengap/kernels/matrix.hpp"
-#include "gengap/solvers/integrate.hpp"
-#include "gengap/solvers/reverse_sde.hpp"
+#include "gengap/solvers/ode/integrate.hpp"
+#include "gengap/solvers/sde/sample.hpp"
 #include "gengap/solvers/schedule.hpp"
 
 namespace gengap {
 
-struct ProbabilityFlowSamplingOptions {
-  std::string method = "dopri5";   // dopri5 | tsit5 | bosh3 (adaptive) | euler | heun | rk4 (fixed_step)
-  double rtol = 1e-5;
-  double atol = 1e-5;
-  double fixed_step = 0.0;         // > 0: constant step in t, no error control
-  std::size_t max_steps = 100000;  // step attempts per trajectory
-  std::uint64_t seed = 0;          // the prior draw (streams::reverse_sde_prior)
-  std::size_t chunk = 64;          // rows per parallel work item
+// dopri5 with rtol = atol = 1e-5.
+IntegrateOptions probability_flow_ode_defaults();
 
-  // InvalidArgument naming the field: method, rtol, atol, fixed_step,
-  // max_steps, chunk.
+struct ProbabilityFlowSamplingOptions {
+  // The ODE driver's options (solvers/ode/integrate.hpp): method (dopri5 |
+  // tsit5 | bosh3 adaptive, or any with fixed_step), controller (rtol, atol
+  // 1e-5 by default), fixed_step, max_steps (step attempts per trajectory),
+  // chunk, sharing. t0 = T and t1 = t_min are the sampler's; leave save_at
+  // and on_step empty.
+  IntegrateOptions ode = probability_flow_ode_defaults();
+  std::uint64_t seed = 0;          // the prior draw (streams::reverse_sde_prior)
+
+  // InvalidArgument naming the field: the ode fields by their names, save_at / on_step when set.
   void validate() const;
 };
 

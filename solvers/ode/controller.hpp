@@ -1,8 +1,10 @@
 #pragma once
 // PI step-size controller (Gustafsson/Soderlind form, as diffrax's
 // PIDController with its integral and proportional gains): decides accept /
-// reject from a weighted RMS error norm and proposes the next step.
+// reject from a weighted RMS error norm and proposes the next step; and the
+// per-chunk sharing of its decisions when a chunk of rows steps together.
 #include <span>
+#include <string>
 
 namespace gengap {
 
@@ -29,5 +31,20 @@ struct PiController {
 
   static bool accept(double err) { return err <= 1.0; }
 };
+
+// How the rows of a chunk are stepped: each with its own time and step
+// (per_trajectory), or all together (per_chunk: one time, one step, one
+// accept/reject decision for the chunk; the error norm is the largest of the
+// rows', so every row is at least as accurate as when stepped alone).
+enum class StepSharing { per_trajectory, per_chunk };
+const char* to_string(StepSharing sharing);
+StepSharing parse_step_sharing(const std::string& name);  // "per_trajectory" | "per_chunk"; InvalidArgument "sharing"
+
+// The per-chunk wrapper around the controller's inputs. per_chunk: every row
+// with ok[p] takes the largest error among those rows; per_trajectory: no change.
+void share_errors(StepSharing sharing, std::span<double> errors, std::span<const char> ok);
+// per_chunk: every step becomes the most cautious one (the smallest |h|, in
+// the direction `direction` = +1 or -1); per_trajectory: no change.
+void share_steps(StepSharing sharing, std::span<double> steps, double direction);
 
 }  // namespace gengap

@@ -1,4 +1,5 @@
-#include "gengap/solvers/step_controller.hpp"
+// The PI controller and its per-chunk sharing (controller.hpp).
+#include "gengap/solvers/ode/controller.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -45,6 +46,35 @@ double PiController::factor(double err, double err_prev, int error_order) const 
   const double f = safety * std::pow(std::max(err, floor), -beta1 / k) * std::pow(std::max(err_prev, floor), beta2 / k);
   if (!std::isfinite(f)) return min_factor;
   return std::clamp(f, min_factor, max_factor);
+}
+
+const char* to_string(StepSharing sharing) {
+  switch (sharing) {
+    case StepSharing::per_trajectory: return "per_trajectory";
+    case StepSharing::per_chunk: return "per_chunk";
+  }
+  return "unknown";
+}
+
+StepSharing parse_step_sharing(const std::string& name) {
+  if (name == "per_trajectory") return StepSharing::per_trajectory;
+  if (name == "per_chunk") return StepSharing::per_chunk;
+  throw InvalidArgument("sharing", "expected per_trajectory or per_chunk, got '" + name + "'");
+}
+
+void share_errors(StepSharing sharing, std::span<double> errors, std::span<const char> ok) {
+  if (sharing != StepSharing::per_chunk) return;
+  double worst = 0.0;
+  for (std::size_t p = 0; p < errors.size(); ++p)
+    if (ok[p]) worst = std::max(worst, errors[p]);
+  for (double& e : errors) e = worst;
+}
+
+void share_steps(StepSharing sharing, std::span<double> steps, double direction) {
+  if (sharing != StepSharing::per_chunk || steps.empty()) return;
+  double h = steps[0];
+  for (const double s : steps) h = direction * std::min(direction * h, direction * s);
+  for (double& s : steps) s = h;
 }
 
 }  // namespace gengap

@@ -1,4 +1,4 @@
-#include "gengap/solvers/predictor_corrector.hpp"
+#include "gengap/solvers/sde/predictor_corrector.hpp"
 
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
@@ -9,17 +9,10 @@
 
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/random.hpp"
+#include "gengap/solvers/sde/steppers.hpp"
 
 namespace gengap {
 namespace {
-
-enum class Predictor { reverse_diffusion, euler_maruyama };
-
-Predictor parse_predictor(const std::string& name) {
-  if (name == "reverse_diffusion") return Predictor::reverse_diffusion;
-  if (name == "euler_maruyama") return Predictor::euler_maruyama;
-  throw InvalidArgument("predictor", "expected reverse_diffusion | euler_maruyama, got '" + name + "'");
-}
 
 bool all_finite(const double* v, std::size_t count) {
   for (std::size_t j = 0; j < count; ++j)
@@ -69,8 +62,17 @@ struct Batch {
 
 }  // namespace
 
+const char* to_string(Predictor predictor) {
+  return predictor == Predictor::reverse_diffusion ? "reverse_diffusion" : "euler_maruyama";
+}
+
+Predictor parse_predictor(const std::string& name) {
+  if (name == "reverse_diffusion") return Predictor::reverse_diffusion;
+  if (name == "euler_maruyama") return Predictor::euler_maruyama;
+  throw InvalidArgument("predictor", "expected reverse_diffusion | euler_maruyama, got '" + name + "'");
+}
+
 void PredictorCorrectorOptions::validate() const {
-  parse_predictor(predictor);
   require(steps >= 1, "steps", "must be at least 1, got 0");
   require(std::isfinite(snr) && snr > 0.0, "snr", "must be positive and finite, got " + std::to_string(snr));
   require(chunk >= 1, "chunk", "must be at least 1, got 0");
@@ -83,7 +85,7 @@ SampleResult sample_predictor_corrector(const Schedule& schedule, const ScoreFie
   require(n >= 1, "n", "must be at least 1, got 0");
   require(d >= 1, "d", "must be at least 1, got 0");
   require(static_cast<bool>(score), "score", "is empty");
-  const Predictor predictor = parse_predictor(options.predictor);
+  const Predictor predictor = options.predictor;
   const std::uint64_t N = options.steps, C = options.corrector_steps;
   std::uint64_t count = 0;
   require(!__builtin_mul_overflow(static_cast<std::uint64_t>(n), N, &count) &&
@@ -143,7 +145,7 @@ SampleResult sample_predictor_corrector(const Schedule& schedule, const ScoreFie
         for (std::size_t i = first; i < last_row; ++i) {
           if (!b.active[i]) continue;
           double* xi = result.samples.row(i).data();
-          for (std::size_t j = 0; j < d; ++j) next[j] = xi[j] + eps * b.s[i * d + j] + noise * b.z[i * d + j];
+          for (std::size_t j = 0; j < d; ++j) next[j] = sde::langevin_step(xi[j], b.s[i * d + j], eps, noise * b.z[i * d + j]);
           if (!all_finite(next.data(), d)) {
             b.fail(i, t);
             continue;
@@ -168,9 +170,9 @@ SampleResult sample_predictor_corrector(const Schedule& schedule, const ScoreFie
         const std::uint64_t base = (i * N + k) * d;
         for (std::size_t j = 0; j < d; ++j) {
           const double zj = quiet ? 0.0 : predictor_rng.normal(base + j);
-          next[j] = predictor == Predictor::reverse_diffusion ? (2.0 - a) * xi[j] + G2 * si[j]
-                                                              : xi[j] - (f * xi[j] - g2 * si[j]) * step;
-          next[j] += noise_scale * zj;
+          next[j] = predictor == Predictor::reverse_diffusion
+                        ? sde::reverse_diffusion_step(xi[j], si[j], a, G2, noise_scale * zj)
+                        : sde::euler_maruyama_step(xi[j], si[j], f, g2, step, noise_scale * zj);
         }
         if (!all_finite(next.data(), d)) {
           b.fail(i, t);
@@ -182,7 +184,7 @@ SampleResult sample_predictor_corrector(const Schedule& schedule, const ScoreFie
     });
   }
 
-  for (const auto& st : result.stats) result.total_score_evaluations += st.rhs_evaluations;
+  result.total_score_evaluations = total_rhs_evaluations(result.stats);
   return result;
 }
 

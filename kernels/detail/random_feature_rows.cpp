@@ -1,7 +1,7 @@
 // First: silences GCC 12's false warnings in xsimd's exp and sincos.
 #include "gengap/kernels/detail/xsimd_gcc_warnings.hpp"
 
-#include "gengap/kernels/random_feature_rows.hpp"
+#include "gengap/kernels/detail/random_feature_rows.hpp"
 
 #include <xsimd/xsimd.hpp>
 
@@ -16,7 +16,7 @@
 
 #include "gengap/kernels/error.hpp"
 
-namespace gengap {
+namespace gengap::detail {
 namespace {
 
 using Batch = xsimd::batch<double>;
@@ -26,7 +26,7 @@ constexpr std::size_t max_fused_dim = 4;
 // 8 x 2 = 16 independent fma chains. Measured on the 2-core AVX-512 EPYC
 // (m = 1024, d_e = 16, 64-row calls, CPU time per row): R x F = 1x1 2.4 us,
 // 4x1 0.89, 4x2 1.07, 6x2 0.61, 8x1 0.62, 8x2 0.45, 8x3 0.45, 8x4 0.58,
-// 16x2 0.59 (d = 1); score_and_divergence's BLAS tiles 1.03 us.
+// 16x2 0.59 (d = 1); score_and_divergence_tiles's BLAS tiles 1.03 us.
 constexpr std::size_t rows_per_pass = 8;
 constexpr std::size_t feature_batches = 2;
 
@@ -288,4 +288,4 @@ void RandomFeatureRows::evaluate(MatrixView X, std::span<const double> t, std::s
   });
 }
 
-}  // namespace gengap
+}  // namespace gengap::detail

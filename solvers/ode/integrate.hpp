@@ -1,8 +1,10 @@
 #pragma once
 // The ODE driver: integrates a batch of N independent trajectories (rows of an
-// N x dim Matrix) of dy/dt = f(t, y) with an explicit Runge-Kutta tableau
-// (rk_tableau.hpp) and, for embedded pairs, the PI controller
-// (step_controller.hpp). Every trajectory has its own time and step size; the
+// N x dim Matrix) of dy/dt = f(t, y) from the pieces beside it: the step of
+// an explicit Runge-Kutta tableau (explicit_rk.hpp, rk_tableau.hpp), for
+// embedded pairs the PI controller with its per-chunk sharing
+// (controller.hpp) and Hairer's starting step (initial_step.hpp), and cubic
+// Hermite dense output (dense_output.hpp). Every trajectory has its own time and step size; the
 // vector field is evaluated once per stage on all active rows of a chunk, each
 // row at its own time. Chunks of `chunk` rows run in parallel (TBB) and each
 // chunk's result depends only on its own rows, so results are bitwise
@@ -13,7 +15,7 @@
 // chunk's rows, accept/reject for all at once (Hairer's hinit: the smallest of
 // the rows' starting steps). A row is then at least as accurate as when
 // stepped alone; the field sees every row of a call at one time, which a
-// field with costly time-dependent work can share (random_feature_rows.hpp).
+// field with costly time-dependent work can share (kernels/detail/random_feature_rows.hpp).
 // Statistics and failures stay per row: a row whose stage or state turns
 // non-finite stops there and the others go on without it. Chunks are fixed by
 // index, so results stay independent of the thread count.
@@ -28,17 +30,15 @@
 #include <vector>
 
 #include "gengap/kernels/matrix.hpp"
-#include "gengap/solvers/step_controller.hpp"
+#include "gengap/solvers/ode/controller.hpp"
+#include "gengap/solvers/ode/rk_tableau.hpp"
+#include "gengap/solvers/solve_stats.hpp"
 
 namespace gengap {
 
 // Evaluates dy for a batch of rows: t[r] is row r's time, y is rows x dim,
 // dy is rows*dim row-major. Must be safe to call concurrently from several
 // threads (different chunks) and must depend on each row only.
-enum class StepSharing { per_trajectory, per_chunk };
-const char* to_string(StepSharing sharing);
-StepSharing parse_step_sharing(const std::string& name);  // "per_trajectory" | "per_chunk"; InvalidArgument "sharing"
-
 using VectorField = std::function<void(std::span<const double> t, MatrixView y, std::span<double> dy)>;
 
 // One accepted step of one trajectory: from (t0, y0) with slope f0 = f(t0, y0)
@@ -54,7 +54,7 @@ struct AcceptedStep {
 using StepObserver = std::function<void(const AcceptedStep& step)>;
 
 struct IntegrateOptions {
-  std::string method = "dopri5";  // dopri5 | tsit5 | bosh3 | euler | heun | rk4
+  RkMethod method = RkMethod::dopri5;
   PiController controller;        // adaptive stepping (embedded pairs with fixed_step == 0)
   double t0 = 0.0;
   double t1 = 1.0;                // t1 < t0 integrates backwards
@@ -74,17 +74,8 @@ struct IntegrateOptions {
   void validate() const;
 };
 
-enum class TrajectoryStatus { success, max_steps, step_underflow, non_finite };
-const char* to_string(TrajectoryStatus status);
-
-struct TrajectoryStats {
-  std::size_t rhs_evaluations = 0;  // vector-field evaluations of this row (incl. initial-step heuristic)
-  std::size_t accepted = 0;
-  std::size_t rejected = 0;
-  TrajectoryStatus status = TrajectoryStatus::success;
-  double failure_time = 0.0;        // time the trajectory stopped at (meaningful when status != success)
-};
-
+// TrajectoryStats (solve_stats.hpp): rhs_evaluations counts vector-field
+// evaluations of the row, the initial-step heuristic's included.
 struct IntegrateResult {
   // Row i: the state at t1, or for a failed trajectory its last accepted
   // (finite) state, reached at stats[i].failure_time.
@@ -98,10 +89,10 @@ struct IntegrateResult {
   std::vector<TrajectoryStats> stats;
   std::size_t total_rhs_evaluations = 0;
 
-  bool all_succeeded() const;
-  // "" when all succeeded; otherwise names the count of failures and the first
-  // failing trajectory's index, status and time.
-  std::string failure_summary() const;
+  bool all_succeeded() const { return gengap::all_succeeded(stats); }
+  // "" when all succeeded; otherwise the count of failures and the first
+  // failing trajectory's index, status and time (solve_stats.hpp).
+  std::string failure_summary() const { return gengap::failure_summary(stats); }
 };
 
 // initial_state is N x dim (N >= 1, dim >= 1), all finite.

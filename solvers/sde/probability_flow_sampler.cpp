@@ -1,4 +1,5 @@
-#include "gengap/solvers/probability_flow_sampler.hpp"
+// The probability-flow sampler (probability_flow_sampler.hpp).
+#include "gengap/solvers/sde/probability_flow_sampler.hpp"
 
 #include <cmath>
 #include <limits>
@@ -6,54 +7,44 @@
 #include <vector>
 
 #include "gengap/kernels/error.hpp"
+#include "gengap/solvers/detail/finite_rows.hpp"
 
 namespace gengap {
 namespace {
 
 IntegrateOptions driver_options(const Schedule& schedule, const ProbabilityFlowSamplingOptions& o) {
-  IntegrateOptions io;
-  io.method = o.method;
-  io.controller.rtol = o.rtol;
-  io.controller.atol = o.atol;
+  IntegrateOptions io = o.ode;
   io.t0 = schedule.T;
   io.t1 = schedule.t_min;
-  io.fixed_step = o.fixed_step;
-  io.max_steps = o.max_steps;
-  io.chunk = o.chunk;
   return io;
 }
 
 }  // namespace
 
+IntegrateOptions probability_flow_ode_defaults() {
+  IntegrateOptions o;
+  o.controller.rtol = 1e-5;
+  o.controller.atol = 1e-5;
+  return o;
+}
+
 void ProbabilityFlowSamplingOptions::validate() const {
-  require(std::isfinite(rtol) && rtol > 0.0, "rtol", "must be positive and finite, got " + std::to_string(rtol));
-  require(std::isfinite(atol) && atol > 0.0, "atol", "must be positive and finite, got " + std::to_string(atol));
-  driver_options(Schedule{}, *this).validate();  // method, fixed_step, max_steps, chunk
+  require(ode.save_at.empty(), "save_at", "is the sampler's own: leave it empty");
+  require(!ode.on_step, "on_step", "is the sampler's own: leave it empty");
+  driver_options(Schedule{}, *this).validate();  // method, rtol, atol, fixed_step, max_steps, chunk
 }
 
 VectorField probability_flow_velocity(const Schedule& schedule, ScoreField score) {
   return [schedule, score = std::move(score)](std::span<const double> t, MatrixView x, std::span<double> dx) {
     const std::size_t rows = t.size(), d = x.cols;
-    std::vector<char> finite(rows, 1);
-    bool all = true;
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t j = 0; j < d; ++j)
-        if (!std::isfinite(x(r, j))) finite[r] = 0;
-    for (char f : finite) all = all && f;
-    if (all) {
-      score(t, x, dx);
-    } else {
-      // The score sees finite rows only: non-finite ones are replaced by 0 here
-      // and get NaN derivatives below.
-      std::vector<double> safe(x.data, x.data + rows * d);
-      for (std::size_t r = 0; r < rows; ++r)
-        if (!finite[r]) std::fill(safe.begin() + r * d, safe.begin() + (r + 1) * d, 0.0);
-      score(t, MatrixView{safe.data(), rows, d}, dx);
-    }
+    // The score sees the finite rows only; the others get NaN derivatives.
+    detail::on_finite_rows(t, x, dx, {}, d,
+                           [&](std::span<const double> tt, MatrixView xx, std::span<double> s, std::span<double>) {
+                             score(tt, xx, s);
+                           });
     for (std::size_t r = 0; r < rows; ++r) {
       const double f = schedule.drift(t[r]), half_g2 = 0.5 * schedule.diffusion_squared(t[r]);
-      for (std::size_t j = 0; j < d; ++j)
-        dx[r * d + j] = finite[r] ? f * x(r, j) - half_g2 * dx[r * d + j] : std::numeric_limits<double>::quiet_NaN();
+      for (std::size_t j = 0; j < d; ++j) dx[r * d + j] = f * x(r, j) - half_g2 * dx[r * d + j];
     }
   };
 }

@@ -1,4 +1,5 @@
-#include "gengap/solvers/rk_tableau.hpp"
+// The tableaux (rk_tableau.hpp).
+#include "gengap/solvers/ode/rk_tableau.hpp"
 
 #include <cmath>
 #include <string>
@@ -92,15 +93,39 @@ RungeKuttaTableau rk4() {
   return make("rk4", {{0.5}, {0.0, 0.5}, {0.0, 0.0, 1.0}}, {1.0 / 6, 1.0 / 3, 1.0 / 3, 1.0 / 6}, {}, 4, 0, false);
 }
 
-RungeKuttaTableau tableau_by_name(std::string_view name) {
-  if (name == "dopri5") return dormand_prince54();
-  if (name == "tsit5") return tsitouras54();
-  if (name == "bosh3") return bogacki_shampine32();
-  if (name == "euler") return euler();
-  if (name == "heun") return heun();
-  if (name == "rk4") return rk4();
+const char* to_string(RkMethod method) {
+  switch (method) {
+    case RkMethod::dopri5: return "dopri5";
+    case RkMethod::tsit5: return "tsit5";
+    case RkMethod::bosh3: return "bosh3";
+    case RkMethod::euler: return "euler";
+    case RkMethod::heun: return "heun";
+    case RkMethod::rk4: return "rk4";
+  }
+  return "unknown";
+}
+
+RkMethod parse_rk_method(std::string_view name) {
+  for (const RkMethod m : {RkMethod::dopri5, RkMethod::tsit5, RkMethod::bosh3, RkMethod::euler, RkMethod::heun,
+                           RkMethod::rk4}) {
+    if (name == to_string(m)) return m;
+  }
   throw InvalidArgument("method", "unknown method '" + std::string(name) +
                                       "' (expected dopri5, tsit5, bosh3, euler, heun or rk4)");
 }
+
+RungeKuttaTableau tableau(RkMethod method) {
+  switch (method) {
+    case RkMethod::dopri5: return dormand_prince54();
+    case RkMethod::tsit5: return tsitouras54();
+    case RkMethod::bosh3: return bogacki_shampine32();
+    case RkMethod::euler: return euler();
+    case RkMethod::heun: return heun();
+    case RkMethod::rk4: return rk4();
+  }
+  throw InvalidArgument("method", "unknown method");
+}
+
+RungeKuttaTableau tableau_by_name(std::string_view name) { return tableau(parse_rk_method(name)); }
 
 }  // namespace gengap
