@@ -1,4 +1,4 @@
-// The streaming empirical score (kernels/empirical_score.hpp, MATH.md §8):
+// The streaming empirical score (kernels/empirical_score.hpp, docs/math.md §8):
 // score, log p_t^n and divergence of q queries against n training points,
 // against its peer benchmarks/peers/empirical_score_torch.py (torch.cdist +
 // logsumexp + weighted sums in float64, chunked to 256 MiB blocks) on the same

@@ -1,4 +1,4 @@
-// The exact gradient flow's costs (solvers/gradient_flow.hpp, MATH.md §6):
+// The exact gradient flow's costs (solvers/gradient_flow.hpp, docs/math.md §6):
 // one O(m^3) eigendecomposition of G_n, then per training time tau
 //   - B(tau) in the eigenbasis: O(d m) (a few flops per entry),
 //   - A(tau) = B(tau) Q^T: one d x m x m dgemm (2 d m^2 flops),

@@ -1,5 +1,5 @@
 // Log-likelihood by the probability-flow ODE with the exact random-feature
-// divergence (solvers/likelihood.hpp, MATH.md §9), against its peer
+// divergence (solvers/likelihood.hpp, docs/math.md §9), against its peer
 // benchmarks/peers/likelihood_scipy.py: SciPy solve_ivp(RK45) on the same
 // augmented ODE with a NumPy exact divergence (score_sde's likelihood), on the
 // same model and points.

@@ -1,4 +1,4 @@
-// Random-feature score kernels (MATH.md §3, §9): the fused score + divergence
+// Random-feature score kernels (docs/math.md §3, §9): the fused score + divergence
 // that the likelihood ODE evaluates at every stage, and the serial feature tile
 // that the Gram/loss kernels consume. items = points x features.
 // Arguments: BM_ScoreAndDivergence/m/d/threads, BM_FeatureTile/m/d/tile.

@@ -3,7 +3,7 @@
 // of a data file under a saved model (generalization/io/saved_model.hpp) at one
 // of its saved training times, by the probability-flow ODE with the exact
 // random-feature divergence or Hutchinson's estimator (solvers/likelihood.hpp,
-// MATH.md §9).
+// docs/math.md §9).
 //
 // Reads  --data X.npy: N x d float64 (or int64), or a vector of N for d = 1.
 // Writes --out logp.npy: N float64, NaN where a trajectory failed;

@@ -1,5 +1,5 @@
 #pragma once
-// A progress line with elapsed time and ETA for long work (STUDIES.md: "Long
+// A progress line with elapsed time and ETA for long work (docs/studies.md: "Long
 // work shows progress"), written to a stream (stderr by default):
 //   label [##########----------] 42% 1m05s elapsed, ETA 1m30s  note
 // ETA = elapsed * (total - done) / done, "ETA --" before any progress.

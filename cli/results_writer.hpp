@@ -6,7 +6,7 @@
 //                    tau,loss_train,loss_pop,gap,norm_growth,
 //                    kl_ode,kl_ode_se,kl_quad,           KL(p_0 || p_theta) by the likelihood ODE
 //                                                        over test samples (+- its standard error)
-//                                                        and by quadrature (MATH.md §10)
+//                                                        and by quadrature (docs/math.md §10)
 //                    kl_quad_error,kl_mass,kl_flags,     the quadrature's discretisation error estimate
 //                                                        (the ODE's own error shows in |kl_mass - 1|), int p_theta dx
 //                                                        on its grid, kl_flags bits (kl_trajectory.hpp:
@@ -17,7 +17,7 @@
 //                    kl_ode_failed,kl_quad_nodes         failed test points, final grid nodes
 //                    kl_score_integral                   KL by quadrature with the paper's learned density
 //                                                        (its (11): the score at t_min integrated in x)
-//                    score_matching,likelihood_bound,    the bound terms of MATH.md §10 (bound_terms.hpp):
+//                    score_matching,likelihood_bound,    the bound terms of docs/math.md §10 (bound_terms.hpp):
 //                    optimization_error,optimization_bound,  J_SM(A(tau); g^2), J_SM + KL(p_T || pi),
 //                    loss_train_second,monte_carlo_error,    L_n(A(tau)) - min L_n and ||A_0 - A*||^2/(2 tau),
 //                    rademacher,theorem_tau4_mn,             L'_{n,K} from second draws and |L_{n,K} - L'_{n,K}|/sqrt 2,

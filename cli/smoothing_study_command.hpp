@@ -1,5 +1,5 @@
 #pragma once
-// `gengap study smoothing` (STUDIES.md S6, generalization/studies/smoothing/smoothing_study.hpp):
+// `gengap study smoothing` (docs/studies.md S6, generalization/studies/smoothing/smoothing_study.hpp):
 // memorisation by the empirical score, interpolation by the smoothed score and
 // the trained random-feature score between them, into a results folder that is
 // complete and consistent after every finished row:

@@ -1,5 +1,5 @@
 #pragma once
-// `gengap study modes-shift|capacity|sample-size` (STUDIES.md S2-S4,
+// `gengap study modes-shift|capacity|sample-size` (docs/studies.md S2-S4,
 // generalization/studies/sweep/study.hpp): study S1 once per swept value, settings in
 // parallel, into a results folder that is complete and consistent after every
 // finished setting:

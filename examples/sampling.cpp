@@ -23,9 +23,9 @@
 #include <gengap/kernels/blas_runtime.hpp>
 #include <gengap/kernels/gaussian_mixture.hpp>
 #include <gengap/solvers/likelihood.hpp>
-#include <gengap/solvers/predictor_corrector.hpp>
-#include <gengap/solvers/probability_flow_sampler.hpp>
-#include <gengap/solvers/reverse_sde.hpp>
+#include <gengap/solvers/sde/predictor_corrector.hpp>
+#include <gengap/solvers/sde/probability_flow_sampler.hpp>
+#include <gengap/solvers/sde/reverse_sde.hpp>
 
 int main(int argc, char** argv) {
   using namespace gengap;
@@ -49,12 +49,12 @@ int main(int argc, char** argv) {
   for (std::size_t j = 0; j < d; ++j) var[j] -= mean[j] * mean[j];
 
   ReverseSdeOptions sde;
-  sde.method = "adaptive";
+  sde.method = ReverseSdeMethod::adaptive;
   sde.rtol = sde.atol = 1e-2;
   PredictorCorrectorOptions pc;  // reverse-diffusion predictor + 1 Langevin step, snr = 0.16
   pc.steps = 1000;
   ProbabilityFlowSamplingOptions ode;  // dopri5
-  ode.rtol = ode.atol = 1e-6;
+  ode.ode.controller.rtol = ode.ode.controller.atol = 1e-6;
   struct Run {
     const char* name;
     SampleResult result;

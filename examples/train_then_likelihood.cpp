@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
   // against the exact densities.
   const double tau = taus[3];
   LikelihoodOptions options;
-  options.rtol = options.atol = 1e-8;
+  options.ode.controller.rtol = options.ode.controller.atol = 1e-8;
   const LikelihoodResult model = log_likelihood_random_features(schedule, rf, flow.weights(tau), setup, test, options);
   const GaussianMixture p_T = target.diffused(schedule.mean_scale(schedule.T), schedule.std_dev(schedule.T));
   options.terminal_log_density = [p_T](MatrixView x, std::span<double> out) { p_T.log_density(x, out); };

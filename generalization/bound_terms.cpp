@@ -1,4 +1,4 @@
-// bound_terms_along_training: MATH.md §10's terms along tau (see bound_terms.hpp).
+// bound_terms_along_training: docs/math.md §10's terms along tau (see bound_terms.hpp).
 #include "gengap/generalization/bound_terms.hpp"
 
 #include <algorithm>

@@ -1,5 +1,5 @@
 #pragma once
-// The terms of the paper's bounds (MATH.md §10) along training time tau, for
+// The terms of the paper's bounds (docs/math.md §10) along training time tau, for
 // the exact gradient flow of study S1 on a Gaussian-mixture target:
 //
 //   score_matching      J_SM(A(tau); g^2) = 1/2 int_{t_min}^T g(t)^2 E_{p_t}|s_A - grad log p_t|^2 dt,

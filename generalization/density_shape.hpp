@@ -1,6 +1,6 @@
 #pragma once
 // What a learned 1-D density looks like next to the two-mode target
-// (STUDIES.md S1: "the learned density resolving both modes at tau*", then
+// (docs/studies.md S1: "the learned density resolving both modes at tau*", then
 // "spikes at training points" once it memorises), read off a density
 // snapshot on the quadrature grid (x ascending, p_0 and p_theta at x):
 //

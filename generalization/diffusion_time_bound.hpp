@@ -1,5 +1,5 @@
 #pragma once
-// The diffusion-time bound of seed 000 (Chen, Zhu, Shkurti 2025; MATH.md §11,
+// The diffusion-time bound of seed 000 (Chen, Zhu, Shkurti 2025; docs/math.md §11,
 // docs/diffusion_time.md) at one horizon T, from the training set and the
 // trained model alone, beside the exact prior term of a known mixture target.
 //

@@ -1,5 +1,5 @@
 #pragma once
-// KL(p_0 || p_theta) = E_{x ~ p_0}[ log p_0(x) - log p_theta(x) ]   (MATH.md §10)
+// KL(p_0 || p_theta) = E_{x ~ p_0}[ log p_0(x) - log p_theta(x) ]   (docs/math.md §10)
 // from log-densities only, two ways:
 //
 // * Monte Carlo over test samples x_i ~ p_0 (kl_monte_carlo):
@@ -94,7 +94,7 @@ struct KlQuadratureResult {
   std::vector<double> log_p_theta;
 
   std::size_t nodes() const { return x.size(); }
-  // |mass - 1| <= tolerance (STUDIES.md S1: 1e-3).
+  // |mass - 1| <= tolerance (docs/studies.md S1: 1e-3).
   bool mass_ok(double tolerance = 1e-3) const;
 };
 

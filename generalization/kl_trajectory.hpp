@@ -1,6 +1,6 @@
 #pragma once
 // KL(p_0 || p_theta(tau)) of the random-feature model along its training
-// trajectory A(tau) (MATH.md §9, §10; STUDIES.md S1), by both estimators of
+// trajectory A(tau) (docs/math.md §9, §10; docs/studies.md S1), by both estimators of
 // kl.hpp with log p_theta from the likelihood ODE (solvers/likelihood.hpp).
 //
 // Which densities: p_0 is the target at t = 0 (known mixture); p_theta is the

@@ -1,7 +1,7 @@
 #pragma once
 // Power-law rates y ~ C x^slope fitted on a log-log scale, with a Student-t
 // confidence interval on the slope (the studies' "KL ~ n^{-2/5}" claims,
-// STUDIES.md S3/S4, MATH.md Theorem 1).
+// docs/studies.md S3/S4, docs/math.md §10, Theorem 1).
 //
 // fit_power_law: ordinary least squares of v_i = ln y_i on u_i = ln x_i over
 // N points, centred first (u_i - mean(u)) so that large ln x does not cancel:

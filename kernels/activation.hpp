@@ -1,5 +1,5 @@
 #pragma once
-// Activations act and their derivatives act' (MATH.md §3): relu, silu, softplus,
+// Activations act and their derivatives act' (docs/math.md §3): relu, silu, softplus,
 // tanh. Each is a struct of two static function templates that work on both
 // double and xsimd::batch<double>, so one kernel templated on the activation
 // serves every activation (no per-activation copies), and the scalar reference

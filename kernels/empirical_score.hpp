@@ -1,5 +1,5 @@
 #pragma once
-// The empirical score (MATH.md §8): the exact score of the training set's own
+// The empirical score (docs/math.md §8): the exact score of the training set's own
 // diffused distribution
 //   p_t^n(x) = (1/n) sum_i N(x; mu_t x_i, sigma_t^2 I),
 // evaluated for a batch of queries in one streaming log-sum-exp pass over the

@@ -1,5 +1,5 @@
 #pragma once
-// Gaussian mixtures in any dimension (MATH.md §7):
+// Gaussian mixtures in any dimension (docs/math.md §7):
 //   p(x) = sum_k pi_k N(x; m_k, S_k),  S_k full or diagonal (stored as its Cholesky factor).
 // Under the forward process the diffused marginal is again a mixture:
 //   p_t = sum_k pi_k N(mu_t m_k, mu_t^2 S_k + sigma_t^2 I)      -> diffused(mu_t, sigma_t)

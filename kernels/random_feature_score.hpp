@@ -1,5 +1,5 @@
 #pragma once
-// The random-feature score and its exact divergence (MATH.md §3, §9),
+// The random-feature score and its exact divergence (docs/math.md §3, §9),
 //   z_j = w_j . x + u_j . e(t) + b_j,   s_k = c/m sum_j A_kj act(z_j),
 //   div = c/m sum_j act'(z_j) kappa_j,  kappa_j = a_j . w_j,
 // by one of two kernels with the same formula, under one chooser:

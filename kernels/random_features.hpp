@@ -1,5 +1,5 @@
 #pragma once
-// The random-feature score model (MATH.md §3, §9):
+// The random-feature score model (docs/math.md §3, §9):
 //   z(x, t)   = W x + U e(t) + b                      in R^m
 //   phi(x, t) = act(z)
 //   s_A(x, t) = c(t)/m * A phi(x, t)                  in R^d,  A in R^{d x m}

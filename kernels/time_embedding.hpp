@@ -1,5 +1,5 @@
 #pragma once
-// Bounded time embeddings e(t) (MATH.md §3):
+// Bounded time embeddings e(t) (docs/math.md §3):
 //   fourier:    e(t) = [sin(2 pi omega_k t)]_{k} followed by [cos(2 pi omega_k t)]_{k},
 //               omega_k ~ N(0, scale^2) frozen; dim = 2 * frequencies.size()
 //   sinusoidal: the same form with fixed O(1) frequencies omega_k = k / (2 T),

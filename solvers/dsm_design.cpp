@@ -78,7 +78,7 @@ TimePoint time_point(const DsmSetup& setup, double t) {
 }
 
 // Writes point `row` of the tile given (x_0, t, eps): x_t = mu x_0 + sigma eps,
-// y = -eps/(sigma c), weight = q w (MATH.md §4, §5), and
+// y = -eps/(sigma c), weight = q w (docs/math.md §4, §5), and
 // loss0 = q L_0 with L_0 = DsmSetup::loss_constant(d) = d/2 E_t[lambda/sigma^2]:
 // the A-independent constant is integrated over t and eps exactly instead of
 // being estimated from the same draws, so neither its Monte Carlo noise (1e-3

@@ -1,5 +1,5 @@
 #pragma once
-// Design points of the denoising score-matching loss (MATH.md §4, §5).
+// Design points of the denoising score-matching loss (docs/math.md §4, §5).
 // The loss is an expectation over z = (x_0, t, eps); each design point carries
 //   x       the network input x_t = mu_t x_0 + sigma_t eps          (d)
 //   t       the time                                                 (1)

@@ -1,5 +1,5 @@
 #pragma once
-// Exact gradient flow on the empirical loss (MATH.md §6):
+// Exact gradient flow on the empirical loss (docs/math.md §6):
 //   dA/dtau = -grad_A L_n(A),  A(0) = A_0
 // With G_n = Q Lambda Q^T, B = A Q, R = (1/m) C_n^T Q, kappa_j = lambda_j / m^2:
 //   b_j(tau) = exp(-kappa_j tau) b_j(0) + tau phi1(kappa_j tau) r_j,
@@ -64,7 +64,7 @@ class GradientFlow {
   // limit when A_0 = 0.
   Matrix minimum_norm_minimizer() const;
   // The optimisation error L_n(A(tau)) - min L_n and its gradient-flow bound
-  // (MATH.md §10), over the directions above the eigen floor (the others are
+  // (docs/math.md §10), over the directions above the eigen floor (the others are
   // null directions: the loss does not depend on them). With b*_j = r_j/kappa_j
   // the minimiser closest to A_0 (the flow's limit, A* + the null part of A_0),
   //   L_n(A(tau)) - L_n* = sum_j kappa_j/2 e^{-2 kappa_j tau} |b_j(0) - b*_j|^2

@@ -2,7 +2,7 @@
 // A Kronecker operator K = G kron S with G (m x m) and S (d x d) symmetric,
 // acting on a = vec(A), A in R^{d x m}, columns stacked (vec index i*d + j
 // holds A(j, i)). The identity (G kron S) vec(A) = vec(S A G^T) lets every
-// operation go through G and S: the dm x dm matrix is never formed (MATH.md §5).
+// operation go through G and S: the dm x dm matrix is never formed (docs/math.md §5).
 // The training loss's Hessian is (G kron I_d) / m^2.
 #include <memory>
 #include <vector>

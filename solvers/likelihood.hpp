@@ -1,5 +1,5 @@
 #pragma once
-// Log-likelihood by the instantaneous change of variables (MATH.md §9).
+// Log-likelihood by the instantaneous change of variables (docs/math.md §9).
 // For each data point x_i, integrate from t_min to T the augmented
 // probability-flow ODE (the term: solvers/probability_flow.hpp)
 //   dx/dt   = v(x, t) = f(t) x - 1/2 g(t)^2 s(x, t)

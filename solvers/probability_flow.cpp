@@ -52,7 +52,7 @@ VectorField probability_flow_field(const Schedule& schedule, ScoreDivergenceFiel
   require(static_cast<bool>(score), "score", "must be callable");
   require(d >= 1, "d", "must be at least 1");
   return [schedule, score = std::move(score), d](std::span<const double> t, MatrixView y, std::span<double> dy) {
-    const std::size_t n = t.size(), width = d + 1;
+    const std::size_t width = d + 1;
     // Gather the finite rows' x (the score sees only those); per call, not
     // thread-local: a score that runs nested TBB work may let this thread pick
     // up another chunk's evaluation before it returns.
@@ -90,7 +90,7 @@ VectorField hutchinson_flow_field(const Schedule& schedule, ScoreField score, st
   require(d >= 1, "d", "must be at least 1");
   return [schedule, score = std::move(score), d, opt = hutchinson](std::span<const double> t, MatrixView y,
                                                                    std::span<double> dy) {
-    const std::size_t n = t.size(), k = opt.probes, width = d + k + 1, per_row = 1 + 2 * k;
+    const std::size_t k = opt.probes, width = d + k + 1, per_row = 1 + 2 * k;
     const CounterRng rng(opt.seed, streams::hutchinson_probes);
     const std::vector<std::size_t> rows = detail::finite_rows(y, d);
     const std::size_t nf = rows.size();

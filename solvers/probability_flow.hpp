@@ -1,5 +1,5 @@
 #pragma once
-// The term of the likelihood solve (MATH.md §9, STYLE.md "term"): the
+// The term of the likelihood solve (docs/math.md §9, STYLE.md "term"): the
 // probability-flow vector field v(x, t) = f(t) x - 1/2 g(t)^2 s(x, t)
 // augmented with its divergence, as a VectorField for the ODE driver
 // (solvers/ode/integrate.hpp). The driver owns stepping, error control and

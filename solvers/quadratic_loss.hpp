@@ -1,5 +1,5 @@
 #pragma once
-// The DSM loss is quadratic in A (MATH.md §5):
+// The DSM loss is quadratic in A (docs/math.md §5):
 //   L(A) = 1/(2 m^2) tr(A G A^T) - 1/m tr(A C) + L_0
 //   grad_A L = (1/m^2) A G - (1/m) C^T
 // with G = E[w phi phi^T] (m x m), C = E[w phi y^T] (m x d), L_0 = 1/2 E[w |y|^2].

@@ -1,5 +1,5 @@
 #pragma once
-// Log-likelihood of the random-feature model (MATH.md §3, §9) with its exact
+// Log-likelihood of the random-feature model (docs/math.md §3, §9) with its exact
 // divergence, and for the relu activation without integrating that divergence
 // as an ODE component.
 //

@@ -1,7 +1,7 @@
 #pragma once
-// Forward SDE schedules dx = f(t) x dt + g(t) dW (MATH.md §1), their transition
+// Forward SDE schedules dx = f(t) x dt + g(t) dW (docs/math.md §1), their transition
 // kernel x_t | x_0 ~ N(mu_t x_0, sigma_t^2 I), the prior pi at t = T, and the
-// DSM loss's weighting lambda(t) and output scale c(t) (MATH.md §3, §4).
+// DSM loss's weighting lambda(t) and output scale c(t) (docs/math.md §3, §4).
 //
 // | kind | f        | g          | mu_t               | sigma_t^2                      | prior           |
 // | ou   | -1       | sqrt 2     | e^{-t}             | 1 - e^{-2t} (= -expm1(-2t))    | N(0, I)         |
@@ -40,7 +40,7 @@ struct Schedule {
   double log_prior(std::span<const double> x) const;
 };
 
-// Defaults per kind (MATH.md §1): ou T = 5, t_min = 1e-3; vp T = 1, t_min = 1e-3;
+// Defaults per kind (docs/math.md §1): ou T = 5, t_min = 1e-3; vp T = 1, t_min = 1e-3;
 // ve T = 1, t_min = 1e-5, sigma = 25.
 Schedule default_schedule(ScheduleKind kind);
 
@@ -63,7 +63,7 @@ struct DsmSetup {
   void validate() const { schedule.validate(); }
   double lambda(double t) const;  // weighting lambda(t)
   double c(double t) const;       // output scale c(t)
-  // w(z) = lambda(t) c(t)^2, the Gram weight of MATH.md §5.
+  // w(z) = lambda(t) c(t)^2, the Gram weight of docs/math.md §5.
   double gram_weight(double t) const { const double ct = c(t); return lambda(t) * ct * ct; }
   // E_{t ~ U[t_min, T]}[lambda(t) / sigma_t^2], by composite Gauss-Legendre on
   // geometrically graded panels (the integrand grows like 1/t as t -> 0 for

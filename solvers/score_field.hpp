@@ -36,7 +36,7 @@ using ScoreDivergenceField = std::function<void(std::span<const double> t, Matri
 ScoreField score_only(ScoreDivergenceField field);
 
 // The random-feature score s_A = c(t)/m A act(W x + U e(t) + b) with its exact
-// divergence (MATH.md §3, §9), c(t) = setup.c(t). A is d x m. Packs copies of
+// divergence (docs/math.md §3, §9), c(t) = setup.c(t). A is d x m. Packs copies of
 // rf and A once (kernels/random_feature_score.hpp), so neither needs to
 // outlive the field. Calls of up to 64 rows (the driver's chunks) run serially
 // on the caller's thread with no BLAS and no allocation; larger calls split
@@ -51,9 +51,9 @@ ScoreDivergenceField random_feature_score(const RandomFeatures& rf, const Matrix
 // rows run in parallel). Copies the mixture and schedule.
 ScoreDivergenceField mixture_score(const GaussianMixture& target, const Schedule& schedule);
 
-// The empirical score s_n and the smoothed score s_delta (MATH.md §8) under a
+// The empirical score s_n and the smoothed score s_delta (docs/math.md §8) under a
 // Schedule: row r at mu_t = schedule.mean_scale(t[r]), sigma_t =
-// schedule.std_dev(t[r]) (MATH.md §1), with the exact divergence
+// schedule.std_dev(t[r]) (docs/math.md §1), with the exact divergence
 // (kernels/empirical_score.hpp: Var_w(r) / sigma^4 - d / sigma^2; for s_delta
 // its average over the kernel), so log_likelihood on s_n integrates an exact
 // divergence and sample_reverse_sde (via score_only) reproduces training

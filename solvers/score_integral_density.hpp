@@ -1,5 +1,5 @@
 #pragma once
-// The paper's own learned density in d = 1 (its (11); MATH.md §9, last
+// The paper's own learned density in d = 1 (its (11); docs/math.md §9, last
 // paragraph): the score at a fixed time t (t_min) integrated in x,
 //   log p~(x) = int_{x_ref}^x s(y, t) dy - log Z,   Z = int_lower^upper exp(int_{x_ref}^y s) dy,
 // normalised numerically over the window [lower, upper], x_ref = lower (the

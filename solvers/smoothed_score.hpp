@@ -1,5 +1,5 @@
 #pragma once
-// The smoothed empirical score (MATH.md §8, seed 003): s_n averaged in x over
+// The smoothed empirical score (docs/math.md §8, seed 003): s_n averaged in x over
 // a kernel k_delta,
 //   s_delta(x, t) = E_{u ~ k_delta}[ s_n(x + u, t) ],
 //   div s_delta   = E_{u ~ k_delta}[ div s_n(x + u, t) ]   (differentiation commutes with the average),

@@ -139,7 +139,7 @@ StochasticTrainingResult train_stochastic(const RandomFeatures& rf, const DsmSet
         y(b, l) = -eps / (sigma * c);
       }
       t[b] = tb;
-      // lambda c^2 / B: the minibatch loss is an unbiased estimate of L_n (MATH.md §5).
+      // lambda c^2 / B: the minibatch loss is an unbiased estimate of L_n (docs/math.md §5).
       weight[b] = setup.lambda(tb) * c * c / static_cast<double>(B);
     }
     // features() allocates its B x m result: small next to computing it (B m (d + d_e) flops).

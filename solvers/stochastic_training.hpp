@@ -8,7 +8,7 @@
 // slot (s, b) = s B + b picks the sample CounterRng(seed, streams::minibatch).below(s B + b, n),
 // t = t_min + (T - t_min) uniform(s B + b) on streams::sgd_time and eps_j =
 // normal((s B + b) d + j) on streams::sgd_noise. Weights lambda(t) c(t)^2 / B make
-// the minibatch loss and gradient unbiased for L_n and grad L_n (MATH.md §5).
+// the minibatch loss and gradient unbiased for L_n and grad L_n (docs/math.md §5).
 // SGD is explicit Euler on the gradient flow dA/dtau = -grad L_n: after k steps
 // with learning rate eta it is to be compared with GradientFlow at tau = eta k.
 #include <cstddef>

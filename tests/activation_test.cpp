@@ -1,4 +1,4 @@
-// Activations and derivatives (MATH.md §3): SIMD kernels against the scalar
+// Activations and derivatives (docs/math.md §3): SIMD kernels against the scalar
 // references, the scalar formulas against independent long-double ones,
 // derivatives against finite differences, extremes, and name parsing.
 #include <gtest/gtest.h>

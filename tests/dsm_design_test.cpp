@@ -1,4 +1,4 @@
-// Design points of the DSM loss (MATH.md §4, §5): the four sources against
+// Design points of the DSM loss (docs/math.md §4, §5): the four sources against
 // closed forms (probability mass, L_0), against each other (quadrature vs
 // large-sample Monte Carlo, within standard errors estimated from the per-point
 // contributions), the documented counter-based indexing, and argument checks.

@@ -98,7 +98,7 @@ TEST(EarlyStoppingConfig, DefaultsAreStudyS1) {
   EXPECT_EQ(c.tau.eigen_floor, 1e-10);
   EXPECT_EQ(c.seed, 0u);
   EXPECT_TRUE(c.kl.enabled);
-  EXPECT_EQ(c.kl.test_points, 2000u);  // STUDIES.md S1: >= 2000 test points
+  EXPECT_EQ(c.kl.test_points, 2000u);  // docs/studies.md S1: >= 2000 test points
   EXPECT_TRUE(c.kl.quadrature);
   EXPECT_EQ(c.kl.tau_stride, 1u);
   EXPECT_FALSE(c.kl.t_min.has_value());

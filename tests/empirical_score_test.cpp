@@ -1,4 +1,4 @@
-// The streaming empirical score (kernels/empirical_score.hpp, MATH.md §8)
+// The streaming empirical score (kernels/empirical_score.hpp, docs/math.md §8)
 // against closed forms (n = 1: a Gaussian; two symmetric points: the tanh
 // form), against the naive two-pass reference (kernels/detail/
 // empirical_score_naive.hpp) over dimensions, sizes around the SIMD width and
@@ -527,7 +527,7 @@ TEST(EmpiricalScoreField, MatchesTheKernelAtTheScheduleTimes_AndFlagsNonFiniteRo
 }
 
 TEST(EmpiricalScoreField, ReverseSdeSamples_LandOnTrainingPoints) {
-  // Sampling with s_n reproduces the training set (memorisation, MATH.md §8):
+  // Sampling with s_n reproduces the training set (memorisation, docs/math.md §8):
   // p_{t_min}^n puts each sample within ~sigma sqrt(d) of mu x_j, and at
   // t_min = 1e-3 (ou: sigma = 0.045) that is far closer than the next point of
   // a jittered unit grid (20 points in d = 2, spacing ~1): memorised =

@@ -1,4 +1,4 @@
-// Gaussian mixtures (MATH.md §7): densities against explicit formulas, scores
+// Gaussian mixtures (docs/math.md §7): densities against explicit formulas, scores
 // against finite differences and closed forms, far-away points (no underflow),
 // sampling and the forward-process diffusion against Monte Carlo moments,
 // thread-count determinism and argument checks naming the field.

@@ -1,4 +1,4 @@
-// GradientFlow (MATH.md §6) against references that never use its eigenbasis:
+// GradientFlow (docs/math.md §6) against references that never use its eigenbasis:
 // a synthetic least-squares loss
 //   L(A) = sum_z w_z/2 || A phi_z / m - y_z ||^2
 // built here from a random feature matrix Phi (N x m), weights w and targets Y,

@@ -1,4 +1,4 @@
-// Log-likelihood by the instantaneous change of variables (MATH.md §9).
+// Log-likelihood by the instantaneous change of variables (docs/math.md §9).
 // References: the analytic log-density of a diffused Gaussian mixture (exact
 // score => the ODE transports p_T to p_{t_min} exactly), the closed-form
 // solution of the linear probability-flow ODE of a Gaussian target, a naive

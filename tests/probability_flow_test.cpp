@@ -1,4 +1,4 @@
-// The augmented probability-flow term (MATH.md §9): derivatives against the
+// The augmented probability-flow term (docs/math.md §9): derivatives against the
 // formula written out with the schedule's f and g^2 by hand, non-finite rows
 // kept away from the score, Hutchinson probes addressed by (point, probe,
 // coordinate) and the central difference exact on a linear score.
@@ -18,7 +18,7 @@ namespace {
 
 constexpr double nan = std::numeric_limits<double>::quiet_NaN();
 
-// f(t) and g(t)^2 from MATH.md §1 directly (not through Schedule).
+// f(t) and g(t)^2 from docs/math.md §1 directly (not through Schedule).
 double drift_by_hand(const Schedule& s, double t) {
   return s.kind == ScheduleKind::ou ? -1.0 : -0.5 * (s.beta_min + t * (s.beta_max - s.beta_min));
 }

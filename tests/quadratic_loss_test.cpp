@@ -1,4 +1,4 @@
-// The quadratic form of the DSM loss (MATH.md §5): gram_matrices against sums
+// The quadratic form of the DSM loss (docs/math.md §5): gram_matrices against sums
 // over explicitly materialised features, QuadraticLoss::value against the
 // point-by-point loss and against a from-scratch DSM loss built on the score
 // kernel, the gradient against finite differences, thread-count independence,
@@ -166,7 +166,7 @@ TEST(QuadraticLoss, GradientMatchesFiniteDifferences) {
     for (std::size_t i = 0; i < m; ++i) EXPECT_DOUBLE_EQ(g0(j, i), -loss.C(i, j) / m);
 }
 
-// The quadratic form against the DSM loss of MATH.md §4 written from scratch:
+// The quadratic form against the DSM loss of docs/math.md §4 written from scratch:
 // each draw (i, t, eps) regenerated from the documented streams, x_t from the
 // OU closed forms, the score from score_and_divergence (a different kernel
 // path than the Gram accumulation), and

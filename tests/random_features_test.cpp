@@ -1,4 +1,4 @@
-// Random-feature score model (MATH.md §3, §9) against per-entry scalar loops,
+// Random-feature score model (docs/math.md §3, §9) against per-entry scalar loops,
 // finite differences and its own contracts (unit-sphere rows, thread-count
 // independence, argument checks).
 #include <gtest/gtest.h>

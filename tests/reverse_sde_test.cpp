@@ -1,5 +1,5 @@
-// Reverse-SDE samplers (MATH.md §2) driven by the exact score of Gaussian
-// mixture targets (MATH.md §7) under the ou schedule: sample moments against
+// Reverse-SDE samplers (docs/math.md §2) driven by the exact score of Gaussian
+// mixture targets (docs/math.md §7) under the ou schedule: sample moments against
 // the target and against the exact moment recursion of the discrete
 // Euler-Maruyama chain, mode weights and a two-sample KS test against exact
 // samples, determinism across seeds

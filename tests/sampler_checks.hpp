@@ -1,6 +1,6 @@
 #pragma once
 // Test helpers for the samplers: a diagonal Gaussian mixture target with its
-// exact diffused score evaluated row by row at each row's own time (MATH.md
+// exact diffused score evaluated row by row at each row's own time (docs/math.md
 // §7: p_t = sum_k pi_k N(mu_t m_k, diag(mu_t^2 v_k + sigma_t^2))), written
 // out here independently of kernels/gaussian_mixture (and checked against it
 // in reverse_sde_test), the analytic CDF of a projection u.x of p_t (again a

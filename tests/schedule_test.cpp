@@ -1,4 +1,4 @@
-// Forward-process schedules (MATH.md §1): the closed forms of mu_t and
+// Forward-process schedules (docs/math.md §1): the closed forms of mu_t and
 // sigma_t^2 against numerical integration of their defining integrals, the
 // variance ODE by finite differences, small-t accuracy, the prior, the DSM
 // weighting/output scale, and argument checks naming the field.
@@ -42,7 +42,7 @@ double integrate(const std::function<double(double)>& f, double a, double b, dou
   return adaptive_simpson(f, a, b, fa, fm, fb, (b - a) / 6.0 * (fa + 4.0 * fm + fb), tol, 30);
 }
 
-// f(t) and g(t)^2 written out from the MATH.md §1 table (not through Schedule).
+// f(t) and g(t)^2 written out from the docs/math.md §1 table (not through Schedule).
 double table_f(const Schedule& s, double t) {
   switch (s.kind) {
     case ScheduleKind::ou: return -1.0;
@@ -181,7 +181,7 @@ TEST(DsmSetup, LambdaAndOutputScale) {
   DsmSetup setup;
   setup.schedule = default_schedule(ScheduleKind::vp);
   const double t = 0.37;
-  const double B = 0.1 * t + 0.5 * 19.9 * t * t;  // MATH.md §1 vp, by hand
+  const double B = 0.1 * t + 0.5 * 19.9 * t * t;  // docs/math.md §1 vp, by hand
   const double var = 1.0 - std::exp(-B), g2 = 0.1 + 19.9 * t;
   // Everything below is one or two roundings away from the hand formulas.
   const double tol = 1e-14;

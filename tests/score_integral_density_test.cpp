@@ -1,4 +1,4 @@
-// The paper's 1-D score-integral density (its (11), MATH.md §9): with the
+// The paper's 1-D score-integral density (its (11), docs/math.md §9): with the
 // exact score of the diffused two-mode target it must reproduce the analytic
 // log p_t (the integral of grad log p_t is log p_t up to a constant, fixed by
 // the normalisation), and exp of it must integrate to 1 by an independent rule.

@@ -1,5 +1,5 @@
 // The smoothed empirical score s_delta = E_{u ~ k_delta}[s_n(x + u)]
-// (solvers/smoothed_score.hpp, MATH.md §8): delta = 0 is s_n bitwise and
+// (solvers/smoothed_score.hpp, docs/math.md §8): delta = 0 is s_n bitwise and
 // s_delta -> s_n as delta -> 0 (at rate delta^2); the d = 1 box closed form
 // against composite Gauss-Legendre quadrature; smoothing along a data line
 // embedded in R^3 against the 1-D closed form of the projected problem; the

@@ -1,4 +1,4 @@
-// Time embeddings e(t) (MATH.md §3): values against the defining formulas,
+// Time embeddings e(t) (docs/math.md §3): values against the defining formulas,
 // the frequency distribution, and argument checks.
 #include <gtest/gtest.h>
 

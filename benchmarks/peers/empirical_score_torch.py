@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Peer for BM_EmpiricalScore (benchmarks/empirical_score_benchmark.cpp): the
-empirical score s_n(x, t) of n training points (MATH.md section 8), its
+empirical score s_n(x, t) of n training points (docs/math.md section 8), its
 log-density log p_t^n(x) and its divergence, the way a careful PyTorch user
 writes it: float64, torch.inference_mode(), queries in chunks so that one
 chunk x n block of squared distances stays within --chunk-mib, and per chunk

@@ -2,7 +2,7 @@
 """Peer for BM_LogLikelihood (benchmarks/likelihood_benchmark.cpp): the
 log-likelihood of the same points under the same saved model, the way a Python
 user does it (score_sde's likelihood.py): SciPy solve_ivp(RK45) on the
-augmented probability-flow ODE (MATH.md section 9)
+augmented probability-flow ODE (docs/math.md section 9)
 
     dx/dt   = f(t) x - 1/2 g(t)^2 s(x, t)
     dell/dt = d f(t) - 1/2 g(t)^2 div_x s(x, t),        from t_min to T,

@@ -4,7 +4,7 @@
 // schedule, t_min, T, weighting, the formula) and .npy arrays
 //   W.npy (m x d), U.npy (m x d_e), b.npy (m), frequencies.npy (d_e/2, fourier only),
 //   A.npy (k x d x m: A at k training times), tau.npy (k)
-// so that  s_A(x, t) = c(t)/m * A act(W x + U e(t) + b)  (MATH.md §3) can be
+// so that  s_A(x, t) = c(t)/m * A act(W x + U e(t) + b)  (docs/math.md §3) can be
 // evaluated without gengap.
 #include <filesystem>
 #include <vector>

@@ -117,7 +117,7 @@ Figure early_stopping_density_figure(const EarlyStoppingResult& r) {
 
 Figure early_stopping_bounds_figure(const EarlyStoppingResult& r) {
   Figure figure;
-  figure.title = "S1 early stopping: bound terms along training time (MATH.md 10)";
+  figure.title = "S1 early stopping: bound terms along training time (docs/math.md §10)";
   if (r.bounds.rows.size() != r.tau.size()) return figure;
   const auto column = [&](double BoundRow::*member) {
     std::vector<double> y(r.tau.size());

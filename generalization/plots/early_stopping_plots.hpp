@@ -1,5 +1,5 @@
 #pragma once
-// The plots of study S1 (STUDIES.md), drawn with the shared gnuplot code
+// The plots of study S1 (docs/studies.md), drawn with the shared gnuplot code
 // (plot.hpp) into <dir>:
 //   losses.png     L_n(tau) and L(tau) against tau (log-log), and the
 //                  generalization gap L - L_n (log tau, linear gap)

@@ -1,7 +1,7 @@
 #pragma once
 // The plain scalar reference for kernels/empirical_score.hpp (tests and
 // benchmarks compare against it): the textbook two-pass evaluation of the
-// empirical score of MATH.md §8 for one query, storing all n log-weights.
+// empirical score of docs/math.md §8 for one query, storing all n log-weights.
 //   pass 1: r_i = x - mu x_i (one fma per coordinate, as the kernel),
 //           l_i = -|r_i|^2 / (2 sigma^2),  M = max_i l_i
 //   pass 2: w_i = exp(l_i - M), S = sum w_i, E r = sum w_i r_i / S

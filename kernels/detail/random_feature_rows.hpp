@@ -1,6 +1,6 @@
 #pragma once
 // One of the two paths of kernels/random_feature_score.hpp. The random-feature
-// score and its exact divergence (MATH.md §3, §9) for a few
+// score and its exact divergence (docs/math.md §3, §9) for a few
 // rows at a time, fused and serial: the kernel the probability-flow ODE calls
 // once per Runge-Kutta stage on one chunk of trajectories (tens of rows, each
 // at its own time), where score_and_divergence_tiles's per-call setup (packing,

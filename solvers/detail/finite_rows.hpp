@@ -1,6 +1,6 @@
 #pragma once
 // The one non-finite guard of the score fields and the probability-flow
-// fields: a row whose state (or time) is not finite is never passed to a
+// fields (and the row check the ODE driver and the samplers use on states): a row whose state (or time) is not finite is never passed to a
 // score; its outputs are NaN, which the ODE driver and the samplers flag as
 // non_finite. A row's evaluation does not depend on the other rows (the
 // ScoreField contract), so leaving rows out changes no bits of the others.
@@ -16,6 +16,13 @@
 #include "gengap/kernels/matrix.hpp"
 
 namespace gengap::detail {
+
+// Whether all n entries of v are finite.
+inline bool all_finite(const double* v, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (!std::isfinite(v[i])) return false;
+  return true;
+}
 
 // The rows r of y whose first `width` entries are finite (and t[r], when t is given).
 inline std::vector<std::size_t> finite_rows(MatrixView y, std::size_t width, std::span<const double> t = {}) {

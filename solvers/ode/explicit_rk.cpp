@@ -4,16 +4,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "gengap/solvers/detail/finite_rows.hpp"
+
 namespace gengap {
-namespace {
 
-bool all_finite(const double* v, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i)
-    if (!std::isfinite(v[i])) return false;
-  return true;
-}
-
-}  // namespace
+using detail::all_finite;
 
 ExplicitRkStep::ExplicitRkStep(const RungeKuttaTableau& tableau, std::size_t dim)
     : tab_(tableau), dim_(dim), k_(tableau.stages) {}

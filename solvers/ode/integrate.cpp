@@ -14,6 +14,7 @@
 #include "gengap/solvers/ode/dense_output.hpp"
 #include "gengap/solvers/ode/explicit_rk.hpp"
 #include "gengap/solvers/ode/initial_step.hpp"
+#include "gengap/solvers/detail/finite_rows.hpp"
 
 namespace gengap {
 
@@ -45,11 +46,7 @@ void IntegrateOptions::validate() const {
 
 namespace {
 
-bool all_finite(const double* v, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i)
-    if (!std::isfinite(v[i])) return false;
-  return true;
-}
+using detail::all_finite;
 
 // Integrates rows [begin, end) of the batch; touches only those rows of `out`.
 // Per iteration: the rows that may step -> their step sizes (limits, the

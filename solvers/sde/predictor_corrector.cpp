@@ -10,15 +10,12 @@
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/random.hpp"
 #include "gengap/solvers/sde/steppers.hpp"
+#include "gengap/solvers/detail/finite_rows.hpp"
 
 namespace gengap {
 namespace {
 
-bool all_finite(const double* v, std::size_t count) {
-  for (std::size_t j = 0; j < count; ++j)
-    if (!std::isfinite(v[j])) return false;
-  return true;
-}
+using detail::all_finite;
 
 // The batch state shared by the phases of one step. Every phase is a parallel
 // loop over chunks of rows; a chunk touches only its own rows.

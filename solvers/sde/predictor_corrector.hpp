@@ -1,5 +1,5 @@
 #pragma once
-// Predictor-corrector sampler for the reverse-time SDE (MATH.md §2; Song et al.
+// Predictor-corrector sampler for the reverse-time SDE (docs/math.md §2; Song et al.
 // 2021, "Score-Based Generative Modeling through Stochastic Differential
 // Equations", Alg. 2-3 and their code's ReverseDiffusionPredictor /
 // EulerMaruyamaPredictor + LangevinCorrector). Starts from x_T = prior_sample

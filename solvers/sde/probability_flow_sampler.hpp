@@ -1,5 +1,5 @@
 #pragma once
-// Sampling by the probability-flow ODE (MATH.md §2): x_T ~ pi (prior_sample,
+// Sampling by the probability-flow ODE (docs/math.md §2): x_T ~ pi (prior_sample,
 // the same draw as the SDE samplers for a seed), then integrate
 //   dx/dt = v(x, t) = f(t) x - 1/2 g(t)^2 s(x, t)
 // from t = T down to t_min with the ODE driver (solvers/ode/integrate.hpp: any

@@ -13,9 +13,12 @@
 #include "gengap/kernels/random.hpp"
 #include "gengap/solvers/sde/brownian_path.hpp"
 #include "gengap/solvers/sde/steppers.hpp"
+#include "gengap/solvers/detail/finite_rows.hpp"
 
 namespace gengap {
 namespace {
+
+using detail::all_finite;
 
 using Method = ReverseSdeMethod;
 
@@ -27,12 +30,6 @@ constexpr double initial_step_fraction = 0.01;
 // An adaptive step below this fraction of T - t_min cannot make progress in
 // double precision on t ~ T.
 constexpr double min_step_fraction = 1e-12;
-
-bool all_finite(const double* v, std::size_t count) {
-  for (std::size_t j = 0; j < count; ++j)
-    if (!std::isfinite(v[j])) return false;
-  return true;
-}
 
 struct Setup {
   const Schedule& schedule;

@@ -1,5 +1,5 @@
 #pragma once
-// Reverse-time SDE samplers (MATH.md §2): starting from x_T ~ pi = N(0, v I),
+// Reverse-time SDE samplers (docs/math.md §2): starting from x_T ~ pi = N(0, v I),
 // v = Schedule::prior_variance(), integrate
 //   dx = [ f(t) x - g(t)^2 s(x, t) ] dt + g(t) dW-bar      from t = T down to t_min,
 // for n independent trajectories in d dimensions. With h > 0 the (backward)

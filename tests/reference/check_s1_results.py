@@ -5,7 +5,7 @@ Runs the program at a small size, then reads ONLY its results folder
 (config.json, curves.csv, train.npy, model/*.npy, model/model.json) and
 re-implements, from model.json's description alone,
 
-    s_A(x, t) = c(t)/m * A act(W x + U e(t) + b)                (MATH.md §3)
+    s_A(x, t) = c(t)/m * A act(W x + U e(t) + b)                (docs/math.md §3)
     loss(A)   = E_t E_x0 E_eps [ lambda(t)/2 |s_A(x_t, t) + eps/sigma_t|^2 ]   (§4)
 
 with x_t = mu_t x_0 + sigma_t eps, t ~ U[t_min, T], eps ~ N(0, I). At every
@@ -32,7 +32,7 @@ error in lambda(t), gives |z| of 5 to 10). Four runs cover every activation,
 both embeddings, both output scales, all schedules and two weightings. The draws here use a fixed NumPy seed, so
 the check is reproducible.
 
-KL columns (MATH.md §9, §10): their structure (a KL exactly at the taus the
+KL columns (docs/math.md §9, §10): their structure (a KL exactly at the taus the
 config asks for, nan elsewhere; kl_flags bit 1 exactly when |kl_mass - 1| >
 1e-3; the summary's tau* the argmin of kl_quad), and one value re-derived
 independently at the saved tau with the smallest KL: the augmented
@@ -121,7 +121,7 @@ def read_curves(path):
 
 
 class Schedule:
-    """mu_t, sigma_t^2 and g(t)^2 of the forward SDE named in model.json (MATH.md §1)."""
+    """mu_t, sigma_t^2 and g(t)^2 of the forward SDE named in model.json (docs/math.md §1)."""
 
     def __init__(self, spec):
         self.kind = spec["kind"]

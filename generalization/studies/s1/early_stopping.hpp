@@ -1,10 +1,10 @@
 #pragma once
-// Study S1 (STUDIES.md): exact gradient flow of the random-feature score on
+// Study S1 (docs/studies.md): exact gradient flow of the random-feature score on
 // the empirical DSM loss of a two-mode Gaussian mixture, with the empirical
 // loss L_n(tau), the population loss L(tau), the generalization gap
 // L(tau) - L_n(tau), the norm growth ||A(tau) - A_0||_F and KL(p_0 || p_theta(tau))
 // (by the likelihood ODE over test samples and by quadrature) and the bound
-// terms of the theory along log-spaced training times tau (MATH.md §5, §6, §9,
+// terms of the theory along log-spaced training times tau (docs/math.md §5, §6, §9,
 // §10).
 //
 // Steps: training set x_i ~ p_0 (streams::training_data) -> time embedding and
@@ -43,7 +43,7 @@ namespace gengap {
 
 enum class PopulationLossMethod { quadrature, monte_carlo };
 
-// Every parameter of the study; the defaults are STUDIES.md S1's. The JSON
+// Every parameter of the study; the defaults are docs/studies.md S1's. The JSON
 // form (to_json / early_stopping_config_from_json) nests the groups below
 // under the same names ("model.m", "schedule.T", "tau.points", ...).
 //
@@ -81,7 +81,7 @@ struct EarlyStoppingConfig : RandomFeatureModelConfig {
     std::vector<double> include;  // distinct, finite, > 0
   } tau;
 
-  // KL(p_0 || p_theta(tau)) (MATH.md §10) by adaptive quadrature in d = 1
+  // KL(p_0 || p_theta(tau)) (docs/math.md §10) by adaptive quadrature in d = 1
   // (kl.hpp) at tau indices i with i % tau_stride == 0, and by the likelihood
   // ODE (§9) over test_points samples x ~ p_0 (Monte Carlo, with its standard
   // error) at i % ode_tau_stride == 0; both also at the saved taus and the
@@ -122,7 +122,7 @@ struct EarlyStoppingConfig : RandomFeatureModelConfig {
     bool score_integral = true;
   } kl;
 
-  // The bound terms of MATH.md §10 along tau (bound_terms.hpp): J_SM(g^2) and
+  // The bound terms of docs/math.md §10 along tau (bound_terms.hpp): J_SM(g^2) and
   // the likelihood bound from the population quadrature design (its
   // time_nodes and space_nodes; d <= 2), and the Monte Carlo error of L_n from
   // a second set of K draws (when train_loss is monte_carlo; costs one more

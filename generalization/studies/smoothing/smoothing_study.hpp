@@ -1,5 +1,5 @@
 #pragma once
-// Study S6 smoothing (STUDIES.md, seed 003, MATH.md §8): memorisation by the
+// Study S6 smoothing (docs/studies.md, seed 003, docs/math.md §8): memorisation by the
 // empirical score, interpolation by the smoothed score, and where a trained
 // random-feature score falls between the two.
 //
@@ -14,7 +14,7 @@
 //              (solvers/smoothed_score.hpp: the data lie on the line), the
 //              Gaussian kernel is integrated by Gauss-Hermite along e
 //   model      the random-feature score trained by the exact gradient flow
-//              (MATH.md §6) on the empirical DSM loss of this training set,
+//              (docs/math.md §6) on the empirical DSM loss of this training set,
 //              at the training times tau_k = tau_fast^(1 - f_k) tau_slow^f_k,
 //              f_k in model.tau_positions, [tau_fast, tau_slow] the flow's
 //              eigen-timescale range m^2 / lambda (0: the fastest direction's
@@ -34,7 +34,7 @@
 //   likelihood  log p_theta of likelihood.heldout_points held-out points drawn
 //               uniformly on the segment (streams::test_data) and of the
 //               training points, by the probability-flow ODE with the
-//               score's exact divergence (MATH.md §9), p_theta the model's
+//               score's exact divergence (docs/math.md §9), p_theta the model's
 //               density at schedule.t_min; the held-out mean with its
 //               standard error, the train - held-out gap, and in d = 1 the
 //               KL(U(segment) || p_theta) = -log(2 half_length) - E log p_theta

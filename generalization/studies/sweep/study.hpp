@@ -1,5 +1,5 @@
 #pragma once
-// Studies S2 modes-shift, S3 capacity and S4 sample-size (STUDIES.md): study
+// Studies S2 modes-shift, S3 capacity and S4 sample-size (docs/studies.md): study
 // S1 (early_stopping.hpp, run_early_stopping) once per value of one swept
 // parameter, with a summary row per setting and log-log rate fits
 // (rate_fit.hpp) across the settings.
@@ -25,10 +25,10 @@
 // "KL" is the estimate that decides tau* in S1 (quadrature in d = 1, else the
 // likelihood ODE's Monte Carlo KL).
 //
-// Training time across features. In gengap's normalisation (MATH.md §5, §6:
+// Training time across features. In gengap's normalisation (docs/math.md §5, §6:
 // s = A phi / m) the flow's fastest rate is kappa_max = lambda_max(G_n) / m^2,
 // and lambda_max grows like m (measured ~0.1 m), so the same tau is ~m times
-// less training for m features: the paper's normalisation (MATH.md §10,
+// less training for m features: the paper's normalisation (docs/math.md §10,
 // s = A_p phi / sqrt m) is tau_paper = tau / m, in which the KL curves of all m
 // overlay (measured with the default relu + linear features: KL ~ 3 at
 // tau/m = 10, ~1 on a plateau up to tau/m ~ 1e3, then falling to its minimum
@@ -36,7 +36,7 @@
 // "tau" of the sweep group and of the tau fits in tau / m; absolute in tau.
 // curves.csv and the per-setting results always hold gengap's tau.
 //
-// Defaults (STUDIES.md's values; the rest as S1) and their cost on 2 cores.
+// Defaults (docs/studies.md's values; the rest as S1) and their cost on 2 cores.
 // An S1 setting at its defaults takes ~35 s, two thirds of it the KL; the KL
 // per setting grows ~(256 + m) (the cost of one ODE evaluation), the Gram
 // matrices ~n K m^2, the eigendecomposition ~m^3 (at m = 16384: 24 min, 19 min
@@ -102,7 +102,7 @@ std::string_view to_string(TauUnit unit);  // "per_feature" | "absolute"
 struct StudySweep {
   std::vector<double> values;  // the swept key's values: ascending, distinct; integers for model.m and n
   // Capacity: the "time to generalise" is the first tau with KL <= kl_threshold
-  // (the paper's criterion KL <= 0.1, MATH.md §10).
+  // (the paper's criterion KL <= 0.1, docs/math.md §10).
   double kl_threshold = 0.1;
   // KL at this training time too (added to each setting's tau.include; in
   // tau_unit); empty: none. Capacity's default 1e5.
