@@ -42,10 +42,11 @@
 // (torch's time does not depend on t; its chunk size swept: 256 MiB blocks were
 // fastest, 64 MiB ~1.5x and 1024 MiB ~1.2x slower.)
 //
-// Run one benchmark per process for the peak memory, e.g.
-//   OPENBLAS_CORETYPE=SkylakeX build/benchmarks/empirical_score_benchmark \
+// Run one benchmark per process for the peak memory, e.g. (two commands, each
+// on one line; no backslash here, which would continue this // comment)
+//   OPENBLAS_CORETYPE=SkylakeX build/benchmarks/empirical_score_benchmark
 //       --benchmark_filter='BM_EmpiricalScore/d:64/t_milli:1000/screen:0/threads:2'
-//   OPENBLAS_CORETYPE=SkylakeX /usr/bin/time -v /usr/bin/python3 \
+//   OPENBLAS_CORETYPE=SkylakeX /usr/bin/time -v /usr/bin/python3
 //       benchmarks/peers/empirical_score_torch.py --dim 64 --threads 2 --fraction 0.05
 #include <benchmark/benchmark.h>
 #include <oneapi/tbb/task_arena.h>

@@ -137,6 +137,13 @@ BENCHMARK(BM_OpenBlasDsyrk)
 
 // Counting replacements of the global allocation functions (this executable
 // only). malloc_usable_size gives the size being freed without a header.
+// Where GCC inlines this operator delete into a caller of new, it sees
+// std::free on memory from operator new and warns (-Wmismatched-new-delete);
+// here new is malloc, so the pair matches.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 void* operator new(std::size_t size) {
   void* p = std::malloc(size == 0 ? 1 : size);
   if (p == nullptr) throw std::bad_alloc();
@@ -153,3 +160,6 @@ void operator delete(void* p) noexcept {
   std::free(p);
 }
 void operator delete(void* p, std::size_t) noexcept { operator delete(p); }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif

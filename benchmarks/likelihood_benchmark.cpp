@@ -116,7 +116,7 @@ Workload& workload(std::size_t d) {
   const std::size_t k = std::min(reference_points, w.x.rows());
   Matrix head(k, d);
   std::copy_n(w.x.data(), k * d, head.data());
-  const std::filesystem::path dir = peer_dir() / ("d" + std::to_string(d));
+  const std::filesystem::path dir = peer_dir() / std::string("d").append(std::to_string(d));
   std::filesystem::create_directories(dir);
   // The reference costs minutes (relu kinks make this ODE converge slowly):
   // reused from an earlier run when it was computed on exactly these points.
@@ -139,7 +139,7 @@ Workload& workload(std::size_t d) {
 }
 
 void write_peer_files(std::size_t d, Workload& w, const LikelihoodResult& r) {
-  const std::filesystem::path dir = peer_dir() / ("d" + std::to_string(d));
+  const std::filesystem::path dir = peer_dir() / std::string("d").append(std::to_string(d));
   write_npy(dir / "logp.npy", r.log_p);
   std::vector<double> evaluations;
   for (const TrajectoryStats& s : r.stats) evaluations.push_back(static_cast<double>(s.rhs_evaluations));

@@ -48,7 +48,7 @@ fs::path& suite_dir() {
 
 Outcome gengap(const std::string& arguments) { return testing_cli::run_gengap(suite_dir(), arguments); }
 
-std::string quote(const fs::path& path) { return "'" + path.string() + "'"; }
+std::string quote(const fs::path& path) { return "'" + path.native() + "'"; }
 
 class CliLikelihood : public testing::Test {
  protected:

@@ -180,7 +180,7 @@ TEST_F(CliStudy, DiffusionTimeReportsTheBoundAndBothMinimisers) {
   EXPECT_EQ(expect_consistent_folder(out, 3), (std::vector<std::size_t>{0, 1, 2}));
   const std::string csv = read(out / "settings.csv");
   EXPECT_NE(csv.find(",bound_fixed,"), std::string::npos);
-  if (gnuplot_available()) EXPECT_TRUE(fs::exists(out / "plots" / "bound.png"));
+  if (gnuplot_available()) { EXPECT_TRUE(fs::exists(out / "plots" / "bound.png")); }
 }
 
 TEST_F(CliStudy, BadInputExitsTwoWithOneLineNamingTheKey) {

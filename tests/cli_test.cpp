@@ -119,7 +119,7 @@ TEST_F(Cli, RunWritesTheResultsContract) {
       EXPECT_NEAR(row[9], 1.0, 1e-2) << i;  // mass (loose ODE here: the flag may be set)
       EXPECT_GE(row[14], 129.0) << i;       // at least the initial grid
     }
-    if (quadrature && ode) EXPECT_NEAR(row[5], row[7], 4.0 * row[6] + 0.01) << i;
+    if (quadrature && ode) { EXPECT_NEAR(row[5], row[7], 4.0 * row[6] + 0.01) << i; }
   }
 
   EXPECT_EQ(shape_of(out / "train.npy"), (std::vector<std::size_t>{200, 1}));

@@ -55,7 +55,7 @@ double simpson(F f, double a, double b, int intervals) {
 }
 
 TEST(DiffusionTimeBound, GaussianKlToPriorMatchesQuadrature) {
-  for (const auto [mean, variance, prior] : {std::tuple{0.7, 0.3, 1.0}, {-2.0, 2.5, 4.0}, {0.0, 1.0, 1.0}}) {
+  for (const auto& [mean, variance, prior] : {std::tuple{0.7, 0.3, 1.0}, {-2.0, 2.5, 4.0}, {0.0, 1.0, 1.0}}) {
     const double direct = simpson(
         [&](double x) {
           const double lq = log_normal(x, mean, variance);

@@ -339,7 +339,7 @@ TEST_F(EarlyStoppingRun, KlSummaryPointsAtTheQuadratureMinimum) {
   ASSERT_TRUE(s.kl_available);
   EXPECT_EQ(s.kl_source, "quadrature");
   for (const KlRow& row : r().kl)
-    if (row.evaluated) EXPECT_GE(row.quad, s.kl_best);
+    if (row.evaluated) { EXPECT_GE(row.quad, s.kl_best); }
   EXPECT_EQ(r().kl[s.kl_best_index].quad, s.kl_best);
   EXPECT_EQ(s.tau_kl_best, r().tau[s.kl_best_index]);
   EXPECT_EQ(s.gap_kl_best, r().gap[s.kl_best_index]);
@@ -461,7 +461,7 @@ TEST_F(EarlyStoppingRun, SameNumbersWhateverTheThreadCount) {
   }
   // ... and the KL rows computed in both runs agree with the full run's.
   for (std::size_t i = 0; i < first.size(); ++i) {
-    if (first[i].evaluated) EXPECT_EQ(first[i].quad, r().kl[i].quad) << i;
+    if (first[i].evaluated) { EXPECT_EQ(first[i].quad, r().kl[i].quad) << i; }
   }
 }
 

@@ -186,7 +186,8 @@ INSTANTIATE_TEST_SUITE_P(EmpiricalScore, StreamingVsNaive,
                                            Case{100, 4}, Case{1024 + 9, 5}, Case{333, 8}, Case{257, 16}, Case{600, 17},
                                            Case{513, 64}, Case{3, 9}, Case{width + 1, 40}),
                          [](const auto& info) {
-                           return "n" + std::to_string(info.param.n) + "_d" + std::to_string(info.param.d);
+                           return std::string("n").append(std::to_string(info.param.n)) + "_d" +
+                                  std::to_string(info.param.d);
                          });
 
 EmpiricalScore::Values evaluate_with(const EmpiricalScore& s, const Matrix& x, double mu, double sigma,

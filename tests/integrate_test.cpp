@@ -93,7 +93,7 @@ TEST(Integrate, TableauxAreConsistent) {
       if (tab.adaptive()) se += tab.b_error[i];
       double row = 0.0;
       for (std::size_t j = 0; j < tab.stages; ++j) {
-        if (j >= i) EXPECT_EQ(tab.a_at(i, j), 0.0) << name;
+        if (j >= i) { EXPECT_EQ(tab.a_at(i, j), 0.0) << name; }
         row += tab.a_at(i, j);
       }
       EXPECT_NEAR(row, tab.c[i], 1e-12) << name;

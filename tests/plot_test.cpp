@@ -127,7 +127,7 @@ TEST_F(Plot, WritesPngScriptAndDataAndNothingElse) {
       ASSERT_EQ(blocks[k][i].size(), series[k].y_error.empty() ? 2u : 3u);
       EXPECT_EQ(blocks[k][i][0], series[k].x[i]);
       EXPECT_EQ(blocks[k][i][1], series[k].y[i]);
-      if (!series[k].y_error.empty()) EXPECT_EQ(blocks[k][i][2], series[k].y_error[i]);
+      if (!series[k].y_error.empty()) { EXPECT_EQ(blocks[k][i][2], series[k].y_error[i]); }
     }
   }
 }
@@ -138,7 +138,7 @@ TEST_F(Plot, LegendGoesOutsideWhenAsked) {
   EXPECT_EQ(gnuplot_script(figure, dir_ / "a.png").find("set key outside"), std::string::npos);
   figure.panels[0].key_outside = true;
   EXPECT_NE(gnuplot_script(figure, dir_ / "a.png").find("set key outside right top"), std::string::npos);
-  if (gnuplot_available()) EXPECT_TRUE(is_png(read(write_plot(figure, dir_ / "outside.png").png)));
+  if (gnuplot_available()) { EXPECT_TRUE(is_png(read(write_plot(figure, dir_ / "outside.png").png))); }
 }
 
 TEST_F(Plot, DensitySnapshotsAsPanelsWithMissingValues) {

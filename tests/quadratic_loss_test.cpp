@@ -30,6 +30,13 @@ RandomFeatures make_features(std::size_t m, std::size_t d, Activation a, std::ui
   return draw_random_features(m, d, fourier_embedding(16, 3.0, seed + 1), a, FeatureInit::sphere, seed);
 }
 
+// GramOptions with only the tile size set (no progress callback).
+GramOptions tiles_of(std::size_t rows) {
+  GramOptions options;
+  options.tile_rows = rows;
+  return options;
+}
+
 Matrix random_weights(std::size_t d, std::size_t m, double scale, std::uint64_t seed = 11) {
   Matrix A(d, m);
   CounterRng(seed, streams::initial_weights).fill_normal(A.flat());
@@ -87,7 +94,7 @@ TEST_P(GramVsFeatures, MatchesNaiveSums) {
   for (std::size_t tile_rows : {std::size_t{1}, std::size_t{7}, std::size_t{64}, std::size_t{1000}, std::size_t{5000}}) {
     SCOPED_TRACE("tile_rows = " + std::to_string(tile_rows));
     if (m > 100 && tile_rows == 1) continue;  // 1261 rank-1 tiles of m = 300: slow, and m = 37 covers it
-    const QuadraticLoss loss = gram_matrices(rf, *points, GramOptions{tile_rows});
+    const QuadraticLoss loss = gram_matrices(rf, *points, tiles_of(tile_rows));
     ASSERT_EQ(loss.G.rows(), m);
     ASSERT_EQ(loss.C.rows(), m);
     ASSERT_EQ(loss.C.cols(), d);
@@ -184,7 +191,7 @@ TEST_P(DsmLossFromScratch, QuadraticFormEqualsDirectDsmLoss) {
   const std::uint64_t seed = 314;
   const Matrix data = normal_data(n, d, 8);
   const RandomFeatures rf = make_features(m, d, Activation::silu, 19);
-  const QuadraticLoss loss = gram_matrices(rf, *empirical_monte_carlo(data, K, setup, seed), GramOptions{333});
+  const QuadraticLoss loss = gram_matrices(rf, *empirical_monte_carlo(data, K, setup, seed), tiles_of(333));
 
   const CounterRng time_rng(seed, streams::dsm_time), noise_rng(seed, streams::dsm_noise);
   const double t_min = setup.schedule.t_min, T = setup.schedule.T;
@@ -234,8 +241,8 @@ TEST(GramMatrices, BitwiseIdenticalForAnyThreadCount) {
   const RandomFeatures rf = make_features(m, d, Activation::silu);
   const auto points = empirical_monte_carlo(normal_data(31, d), 97, ou_setup(), 9);  // N = 3007
   QuadraticLoss one, two;
-  tbb::task_arena(1).execute([&] { one = gram_matrices(rf, *points, GramOptions{512}); });
-  tbb::task_arena(2).execute([&] { two = gram_matrices(rf, *points, GramOptions{512}); });
+  tbb::task_arena(1).execute([&] { one = gram_matrices(rf, *points, tiles_of(512)); });
+  tbb::task_arena(2).execute([&] { two = gram_matrices(rf, *points, tiles_of(512)); });
   EXPECT_TRUE(one.G == two.G);
   EXPECT_TRUE(one.C == two.C);
   EXPECT_EQ(std::memcmp(&one.L0, &two.L0, sizeof(double)), 0);
@@ -294,7 +301,7 @@ TEST(GramMatrices, RejectsBadArguments) {
   expect_invalid([&] { gram_matrices(rf, *one_d); }, "points");
   expect_invalid([&] { direct_loss(rf, *one_d, Matrix(2, 20)); }, "points");
   const auto two_d = empirical_monte_carlo(normal_data(4, 2), 3, ou_setup(), 1);
-  expect_invalid([&] { gram_matrices(rf, *two_d, GramOptions{0}); }, "tile_rows");
+  expect_invalid([&] { gram_matrices(rf, *two_d, tiles_of(0)); }, "tile_rows");
   expect_invalid([&] { direct_loss(rf, *two_d, Matrix(1, 20)); }, "A");
 
   DesignTile negative = simple_tile(10, 2);

@@ -241,7 +241,7 @@ void expect_consistent(const StudyResult& r) {
         // KL >= 0: quadrature within its error estimate, Monte Carlo within 2 standard errors.
         EXPECT_GE(row.quad, -row.quad_error) << i;
       }
-      if (std::isfinite(row.ode)) EXPECT_GE(row.ode, -2.0 * row.ode_se) << i;
+      if (std::isfinite(row.ode)) { EXPECT_GE(row.ode, -2.0 * row.ode_se) << i; }
     }
     EXPECT_EQ(s.summary.kl_evaluated, evaluated);
     EXPECT_EQ(s.summary.kl_best, e.kl[s.summary.tau_best_index].quad);
