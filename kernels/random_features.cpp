@@ -1,3 +1,6 @@
+// First: silences GCC 12's false warnings in xsimd's exp (GCC bug 105593).
+#include "gengap/kernels/detail/xsimd_gcc_warnings.hpp"
+
 #include "gengap/kernels/random_features.hpp"
 #include "gengap/kernels/detail/random_feature_tiles.hpp"
 
@@ -14,13 +17,6 @@
 #include "gengap/kernels/blas_runtime.hpp"
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/random.hpp"
-
-// The SIMD activations inline xsimd's exp, which trips GCC 12's false
-// (maybe-)uninitialized warnings inside its own AVX-512 headers (GCC bug 105593).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
 
 namespace gengap {
 namespace {

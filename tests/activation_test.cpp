@@ -1,6 +1,9 @@
 // Activations and derivatives (docs/math.md §3): SIMD kernels against the scalar
 // references, the scalar formulas against independent long-double ones,
 // derivatives against finite differences, extremes, and name parsing.
+// First: silences GCC 12's false warnings in xsimd's exp and log1p (at -O1).
+#include "gengap/kernels/detail/xsimd_gcc_warnings.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
