@@ -551,6 +551,9 @@ TEST(Likelihood, RejectsMisuseNamingTheField) {
   expect_invalid([] { parse_rk_method("rk45"); }, "method");
   expect_invalid(with([](LikelihoodOptions& o) { o.ode.method = RkMethod::rk4; }), "fixed_step");  // needs a step
   expect_invalid(with([](LikelihoodOptions& o) { o.ode.fixed_step = -1.0; }), "fixed_step");
+  // t0/t1, save_at and on_step are the likelihood's own: setting one is refused by name.
+  expect_invalid(with([](LikelihoodOptions& o) { o.ode.save_at = {1.0}; }), "save_at");
+  expect_invalid(with([](LikelihoodOptions& o) { o.ode.on_step = [](const AcceptedStep&) {}; }), "on_step");
   expect_invalid(with([](LikelihoodOptions& o) { o.ode.max_steps = 0; }), "max_steps");
   expect_invalid(with([](LikelihoodOptions& o) { o.ode.chunk = 0; }), "chunk");
   Schedule bad = s;

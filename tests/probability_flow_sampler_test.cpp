@@ -163,6 +163,8 @@ TEST(ProbabilityFlowSampler, BadArguments_ThrowNamingTheField) {
   expect_invalid([] { parse_rk_method("leapfrog"); }, "method");
   expect_invalid(with([](ProbabilityFlowSamplingOptions& o) { o.ode.method = RkMethod::rk4; }), "fixed_step");
   expect_invalid(with([](ProbabilityFlowSamplingOptions& o) { o.ode.max_steps = 0; }), "max_steps");
+  expect_invalid(with([](ProbabilityFlowSamplingOptions& o) { o.ode.save_at = {1.0}; }), "save_at");
+  expect_invalid(with([](ProbabilityFlowSamplingOptions& o) { o.ode.on_step = [](const AcceptedStep&) {}; }), "on_step");
   expect_invalid(with([](ProbabilityFlowSamplingOptions& o) { o.ode.chunk = 0; }), "chunk");
   expect_invalid([&] { sample_probability_flow(s, score, 0, 1, {}); }, "n");
   expect_invalid([&] { sample_probability_flow(s, score, 10, 0, {}); }, "d");
