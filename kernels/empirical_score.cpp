@@ -1,5 +1,5 @@
 // First: silences GCC 12's false warnings in xsimd's exp.
-#include "gengap/kernels/detail/xsimd_gcc_warnings.hpp"
+#include "gengap/kernels/simd/gcc_warnings.hpp"
 
 #include "gengap/kernels/empirical_score.hpp"
 
@@ -14,8 +14,8 @@
 #include <numbers>
 #include <string>
 
-#include "gengap/kernels/detail/empirical_score_blocks.hpp"
-#include "gengap/kernels/detail/empirical_score_tiles.hpp"
+#include "gengap/kernels/simd/empirical_score_blocks.hpp"
+#include "gengap/kernels/simd/empirical_score_tiles.hpp"
 #include "gengap/kernels/error.hpp"
 
 namespace gengap {

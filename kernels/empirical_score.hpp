@@ -43,7 +43,7 @@
 //   log p to max(1, |log p|); tests/empirical_score_test.cpp, d = 1..64,
 //   n = 1..4097, sigma = 1e-6..1e3).
 // - Tile kernels (d >= 8, more than one block of points; `screening`):
-//   register-blocked kernels (kernels/detail/empirical_score_tiles.hpp: 6
+//   register-blocked kernels (kernels/simd/empirical_score_tiles.hpp: 6
 //   queries x 32 points per micro-tile, ~85% of the FMA peak; training points
 //   packed once, nothing copied per call) give x . x_j for a tile of queries
 //   and a block of points, hence the log-weights by the expanded form
@@ -104,8 +104,7 @@
 #include <string_view>
 #include <vector>
 
-#include <xsimd/memory/xsimd_aligned_allocator.hpp>
-
+#include "gengap/kernels/detail/aligned_allocator.hpp"
 #include "gengap/kernels/matrix.hpp"
 
 namespace gengap {
@@ -175,14 +174,14 @@ class EmpiricalScore {
   Matrix training_;  // n x d, as given
   // d <= 4: d x n_padded, coordinate-major, zero padding; n_padded is a multiple
   // of the SIMD width, so with the allocator's alignment every batch load is aligned.
-  std::vector<double, xsimd::aligned_allocator<double>> packed_;
-  std::vector<double, xsimd::aligned_allocator<double>> sq_norms_;  // |x_i|^2, padded to whole panels
+  std::vector<double, detail::AlignedAllocator<double>> packed_;
+  std::vector<double, detail::AlignedAllocator<double>> sq_norms_;  // |x_i|^2, padded to whole panels
   // Panels of 4 SIMD batches of points (32 with AVX-512), coordinate-major
   // inside, zero padding: the tile kernel's and, for d > 4, sweep 1's copy.
-  std::vector<double, xsimd::aligned_allocator<double>> panels_;
+  std::vector<double, detail::AlignedAllocator<double>> panels_;
   // d > 4: n_padded x d_row row-major copy, zero-padded to the SIMD width
   // (sweep 2 runs SIMD over coordinates there); empty for d <= 4.
-  std::vector<double, xsimd::aligned_allocator<double>> rows_;
+  std::vector<double, detail::AlignedAllocator<double>> rows_;
   std::size_t d_row_ = 0;
   double max_norm_ = 0.0;  // max_i |x_i|
 };

@@ -1,6 +1,8 @@
 // The random-feature score's chooser (random_feature_score.hpp).
 #include "gengap/kernels/random_feature_score.hpp"
 
+#include <algorithm>
+
 #include "gengap/kernels/detail/random_feature_tiles.hpp"
 
 namespace gengap {

@@ -1,5 +1,5 @@
 // First: silences GCC 12's false warnings in xsimd's exp (GCC bug 105593).
-#include "gengap/kernels/detail/xsimd_gcc_warnings.hpp"
+#include "gengap/kernels/simd/gcc_warnings.hpp"
 
 #include "gengap/kernels/random_features.hpp"
 #include "gengap/kernels/detail/random_feature_tiles.hpp"
@@ -17,6 +17,7 @@
 #include "gengap/kernels/blas_runtime.hpp"
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/random.hpp"
+#include "gengap/kernels/simd/activation.hpp"
 
 namespace gengap {
 namespace {

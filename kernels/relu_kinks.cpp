@@ -1,4 +1,4 @@
-#include "gengap/kernels/detail/xsimd_gcc_warnings.hpp"
+#include "gengap/kernels/simd/gcc_warnings.hpp"
 
 #include "gengap/kernels/relu_kinks.hpp"
 

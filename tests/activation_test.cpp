@@ -2,7 +2,7 @@
 // references, the scalar formulas against independent long-double ones,
 // derivatives against finite differences, extremes, and name parsing.
 // First: silences GCC 12's false warnings in xsimd's exp and log1p (at -O1).
-#include "gengap/kernels/detail/xsimd_gcc_warnings.hpp"
+#include "gengap/kernels/simd/gcc_warnings.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "gengap/kernels/activation.hpp"
+#include "gengap/kernels/simd/activation.hpp"
 #include "gengap/kernels/error.hpp"
 
 namespace gengap {

@@ -9,7 +9,7 @@
 // adapter drives the reverse-SDE sampler (samples land on training points)
 // and the likelihood solver (exact log p_t^n); bad input names its field.
 // First: silences GCC 12's false warnings in xsimd's exp (the tile header's fallback).
-#include "gengap/kernels/detail/xsimd_gcc_warnings.hpp"
+#include "gengap/kernels/simd/gcc_warnings.hpp"
 
 #include <gtest/gtest.h>
 
@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "gengap/kernels/detail/empirical_score_naive.hpp"
-#include "gengap/kernels/detail/empirical_score_tiles.hpp"
+#include "gengap/kernels/simd/empirical_score_tiles.hpp"
 #include "gengap/kernels/empirical_score.hpp"
 #include "gengap/kernels/random.hpp"
 #include "gengap/solvers/score_field.hpp"
@@ -429,7 +429,7 @@ TEST(EmpiricalScore, ExtremeSigmaAndFarQueries_StayFiniteAndKeepTheWinner) {
 }
 
 TEST(EmpiricalScore, WeightExp_IsWithin3UlpOfStdExp) {
-  // The expanded form's exp (kernels/detail/empirical_score_tiles.hpp; with
+  // The expanded form's exp (kernels/simd/empirical_score_tiles.hpp; with
   // AVX-512 its own table + degree-7 polynomial) against std::exp (correctly
   // rounded to ~0.5 ulp on glibc): <= 3 ulp on [-700, 0] (the error bound
   // budgets 4), exact 1 at 0, finite and tiny below -700 and at -inf.

@@ -21,7 +21,7 @@ namespace {
 
 constexpr double eps = std::numeric_limits<double>::epsilon();
 
-// Activation formulas written independently of kernels/detail/activation_impl.hpp
+// Activation formulas written independently of kernels/simd/activation_impl.hpp
 // (different algebraic forms, std math only); inputs here stay within |z| < 30.
 double reference_act(Activation a, double z) {
   switch (a) {

@@ -7,9 +7,8 @@
 #include <cstdlib>
 #include <ctime>
 
-#include <xsimd/xsimd.hpp>
-
 #include "gengap/kernels/blas_runtime.hpp"
+#include "gengap/kernels/simd_info.hpp"
 #include "gengap/version.hpp"
 
 namespace gengap {
@@ -60,9 +59,8 @@ nlohmann::ordered_json environment_record() {
   j["gengap_version"] = kVersion;
   j["compiler"] = kCompiler;
   j["march"] = kArchFlag;
-  j["xsimd_arch"] = xsimd::default_arch::name();
-  j["xsimd_version"] = std::to_string(XSIMD_VERSION_MAJOR) + "." + std::to_string(XSIMD_VERSION_MINOR) + "." +
-                       std::to_string(XSIMD_VERSION_PATCH);
+  j["xsimd_arch"] = simd_architecture();
+  j["xsimd_version"] = xsimd_version();
   j["openblas"] = {{"core", blas.core_name},
                    {"recommended_core", blas.recommended_core},
                    {"slow_kernels", blas.slow_kernels},

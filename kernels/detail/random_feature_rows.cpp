@@ -1,9 +1,11 @@
 // First: silences GCC 12's false warnings in xsimd's exp and sincos.
-#include "gengap/kernels/detail/xsimd_gcc_warnings.hpp"
+#include "gengap/kernels/simd/gcc_warnings.hpp"
 
 #include "gengap/kernels/detail/random_feature_rows.hpp"
 
 #include <xsimd/xsimd.hpp>
+
+#include "gengap/kernels/simd/activation.hpp"
 
 #include <algorithm>
 #include <bit>

@@ -5,6 +5,17 @@ execute_process(COMMAND "${CMAKE_COMMAND}" --install "${BUILD_DIR}" --prefix "${
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "install failed (${rc})")
 endif()
+# No installed header includes xsimd (kernels/simd/ stays inside the library).
+file(GLOB_RECURSE installed_headers "${WORK_DIR}/prefix/include/gengap/*.hpp")
+foreach(header ${installed_headers})
+  file(STRINGS "${header}" xsimd_includes REGEX "#include [<\"]xsimd")
+  if(xsimd_includes)
+    message(FATAL_ERROR "installed header includes xsimd: ${header}")
+  endif()
+endforeach()
+if(EXISTS "${WORK_DIR}/prefix/include/gengap/kernels/simd")
+  message(FATAL_ERROR "kernels/simd/ was installed")
+endif()
 execute_process(COMMAND "${CMAKE_COMMAND}" -S "${CONSUMER_DIR}" -B "${WORK_DIR}/build"
                         -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_BUILD_TYPE=Release
                 RESULT_VARIABLE rc)

@@ -1,5 +1,5 @@
 #pragma once
-// Definitions for gengap/kernels/activation.hpp (included at its end).
+// Definitions for gengap/kernels/simd/activation.hpp (included at its end).
 // Every formula is written once, as a template over T = double or
 // xsimd::batch<double>; the few operations whose spelling differs between the
 // two (a lane-wise choice) get an overload pair in `detail`.

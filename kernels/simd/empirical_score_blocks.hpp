@@ -6,7 +6,7 @@
 // d <= 4, over coordinates for d > 4) and the merge of a block into a query's
 // running state (online rescale + Chan et al.'s pairwise update).
 // xsimd's exp trips GCC 12's false uninitialized warnings: the including file
-// includes detail/xsimd_gcc_warnings.hpp first.
+// includes simd/gcc_warnings.hpp first.
 #include <xsimd/xsimd.hpp>
 
 #include <algorithm>
@@ -16,13 +16,15 @@
 #include <limits>
 #include <vector>
 
-#include "gengap/kernels/detail/empirical_score_tiles.hpp"
+#include "gengap/kernels/detail/aligned_allocator.hpp"
+#include "gengap/kernels/simd/empirical_score_tiles.hpp"
 
 namespace gengap::detail::empirical {
 
 using Batch = xsimd::batch<double>;
 template <class T>
-using Aligned = std::vector<T, xsimd::aligned_allocator<T>>;
+using Aligned = std::vector<T, AlignedAllocator<T>>;
+static_assert(simd_alignment % alignof(Batch) == 0, "AlignedAllocator must align every batch");
 constexpr std::size_t W = Batch::size;
 constexpr double infinity = std::numeric_limits<double>::infinity();
 constexpr double unit_roundoff = 0x1p-53;
