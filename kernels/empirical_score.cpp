@@ -17,6 +17,7 @@
 #include "gengap/kernels/simd/empirical_score_blocks.hpp"
 #include "gengap/kernels/simd/empirical_score_tiles.hpp"
 #include "gengap/kernels/error.hpp"
+#include "gengap/kernels/interruption.hpp"
 
 namespace gengap {
 namespace {
@@ -508,6 +509,7 @@ EmpiricalScoreStats EmpiricalScore::evaluate(MatrixView x, std::span<const doubl
   const auto run = [&]<std::size_t D>() {
     tbb::parallel_for(tbb::blocked_range<std::size_t>(0, tiles, 1), [&](const tbb::blocked_range<std::size_t>& range) {
       for (std::size_t t = range.begin(); t != range.end(); ++t) {
+        check_interrupt();
         const std::size_t q0 = t * tile;
         counters[t] = evaluate_tile<D>(tr, rq, q0, std::min(tile, q - q0));
       }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gengap/kernels/blas_runtime.hpp"
+#include "gengap/kernels/interruption.hpp"
 #include "gengap/kernels/error.hpp"
 
 namespace gengap {
@@ -157,6 +158,7 @@ QuadraticLoss gram_matrices(const RandomFeatures& rf, const DesignPoints& points
   warn_if_slow_blas();
   const ScopedBlasThreads single_threaded_blas(1);
   for (std::size_t first = 0; first < N; first += round_rows) {
+    check_interrupt();
     const std::size_t rows = std::min(round_rows, N - first);
     const std::size_t share = (rows + lanes - 1) / lanes;  // <= tile_rows
     pieces.clear();

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "gengap/kernels/error.hpp"
+#include "gengap/kernels/interruption.hpp"
 #include "gengap/kernels/random.hpp"
 
 namespace gengap {
@@ -126,6 +127,7 @@ StochasticTrainingResult train_stochastic(const RandomFeatures& rf, const DsmSet
   double beta1_power = 1.0, beta2_power = 1.0;
 
   for (std::size_t s = 0; s < options.steps; ++s) {
+    check_interrupt();
     // Draw slot (s, b) = counter s B + b in every stream: the run is a pure
     // function of the seed, whatever the thread count.
     for (std::size_t b = 0; b < B; ++b) {

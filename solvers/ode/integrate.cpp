@@ -11,6 +11,7 @@
 #include <string>
 
 #include "gengap/kernels/error.hpp"
+#include "gengap/kernels/interruption.hpp"
 #include "gengap/solvers/ode/dense_output.hpp"
 #include "gengap/solvers/ode/explicit_rk.hpp"
 #include "gengap/solvers/ode/initial_step.hpp"
@@ -178,6 +179,7 @@ void ChunkSolver::run(const Matrix& initial, std::size_t begin, std::size_t end)
   std::vector<char> last;
   std::vector<std::size_t> running, needs_f;
   while (!active.empty()) {
+    check_interrupt();
     // The rows that step this iteration and their steps: per-row limits first.
     running.clear();
     H.clear();

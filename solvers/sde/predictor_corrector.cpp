@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gengap/kernels/error.hpp"
+#include "gengap/kernels/interruption.hpp"
 #include "gengap/kernels/random.hpp"
 #include "gengap/solvers/sde/steppers.hpp"
 #include "gengap/solvers/detail/finite_rows.hpp"
@@ -102,6 +103,7 @@ SampleResult sample_predictor_corrector(const Schedule& schedule, const ScoreFie
   const double h = (schedule.T - schedule.t_min) / static_cast<double>(N);
 
   for (std::uint64_t k = 0; k < N; ++k) {
+    check_interrupt();
     const double t = schedule.T - static_cast<double>(k) * h;
     const bool last = k + 1 == N;
     const double t_next = last ? schedule.t_min : schedule.T - static_cast<double>(k + 1) * h;  // lands on t_min

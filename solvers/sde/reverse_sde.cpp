@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "gengap/kernels/error.hpp"
+#include "gengap/kernels/interruption.hpp"
 #include "gengap/kernels/random.hpp"
 #include "gengap/solvers/sde/brownian_path.hpp"
 #include "gengap/solvers/sde/steppers.hpp"
@@ -67,6 +68,7 @@ void fixed_step_chunk(const Setup& s, std::size_t first, std::size_t last, Sampl
   };
 
   for (std::size_t k = 0; k < steps; ++k) {
+    check_interrupt();
     const double t = s.schedule.T - static_cast<double>(k) * h;
     const bool last_step = k + 1 == steps;
     const double next = last_step ? t_min : t - h;  // the grid lands exactly on t_min
@@ -187,6 +189,7 @@ void adaptive_chunk(const Setup& s, std::size_t first, std::size_t last, SampleR
   for (std::size_t r = 0; r < rows; ++r) path.start(r, initial_step_fraction * span);
 
   for (;;) {
+    check_interrupt();
     index.clear();
     for (std::size_t r = 0; r < rows; ++r) {
       if (!active[r]) continue;

@@ -12,6 +12,7 @@
 #include "gengap/generalization/io/detail/config_json.hpp"
 #include "gengap/kernels/blas_runtime.hpp"
 #include "gengap/kernels/error.hpp"
+#include "gengap/kernels/interruption.hpp"
 #include "gengap/kernels/random.hpp"
 #include "gengap/solvers/dsm_design.hpp"
 #include "gengap/generalization/studies/model_setup.hpp"
@@ -231,6 +232,7 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
   EarlyStoppingResult r;
   r.config = config;
   const auto start = [&](const char* phase) {
+    check_interrupt();
     if (on_phase) on_phase(phase);
     return PhaseTimings::Scope(r.timings, phase);
   };
