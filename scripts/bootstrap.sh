@@ -9,7 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev librandom123-dev
   gnuplot-nox python3-numpy python3-scipy
-  python3-dev pybind11-dev python3-pytest python3-matplotlib python3-torch
+  python3-dev pybind11-dev python3-pytest python3-matplotlib
 )
 missing=()
 for p in "${packages[@]}"; do
