@@ -30,3 +30,12 @@ execute_process(COMMAND "${WORK_DIR}/build/consumer" RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "consumer run failed (${rc})")
 endif()
+# The Python package, when built: installed under the prefix, it imports and computes.
+if(PYTHON)
+  execute_process(COMMAND "${CMAKE_COMMAND}" -E env "PYTHONPATH=${WORK_DIR}/prefix/${PYTHON_SITE}"
+                          "${PYTHON}" -c "import gengap; g = gengap.GaussianMixture.two_modes(3.0); assert abs(g.score([[0.0]])[0, 0]) < 1e-12; print('python', gengap.__version__, gengap.__file__)"
+                  RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "the installed Python package failed (${rc})")
+  endif()
+endif()
