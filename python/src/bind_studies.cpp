@@ -38,6 +38,16 @@ py::dict table(const std::vector<std::string>& columns, const std::vector<std::v
   return out;
 }
 
+py::dict density_dict(const DensitySnapshot& s) {
+  py::dict d;
+  d["index"] = s.index;
+  d["tau"] = s.tau;
+  d["x"] = to_numpy(std::span<const double>(s.x));
+  d["p0"] = to_numpy(std::span<const double>(s.p0));
+  d["p_theta"] = to_numpy(std::span<const double>(s.p_theta));
+  return d;
+}
+
 py::dict early_stopping_dict(const EarlyStoppingResult& r) {
   py::dict out;
   out["config"] = to_python(to_json(r.config));
@@ -71,27 +81,9 @@ py::dict early_stopping_dict(const EarlyStoppingResult& r) {
   out["saved_weights"] = stack(r.saved_weights);
   out["kl_best_weights"] = r.kl_best_weights.empty() ? py::object(py::none()) : py::object(to_numpy(r.kl_best_weights));
   py::list densities;
-  for (const DensitySnapshot& s : r.densities) {
-    py::dict d;
-    d["index"] = s.index;
-    d["tau"] = s.tau;
-    d["x"] = to_numpy(std::span<const double>(s.x));
-    d["p0"] = to_numpy(std::span<const double>(s.p0));
-    d["p_theta"] = to_numpy(std::span<const double>(s.p_theta));
-    densities.append(d);
-  }
+  for (const DensitySnapshot& s : r.densities) densities.append(density_dict(s));
   out["densities"] = densities;
-  if (r.best_density) {
-    py::dict d;
-    d["index"] = r.best_density->index;
-    d["tau"] = r.best_density->tau;
-    d["x"] = to_numpy(std::span<const double>(r.best_density->x));
-    d["p0"] = to_numpy(std::span<const double>(r.best_density->p0));
-    d["p_theta"] = to_numpy(std::span<const double>(r.best_density->p_theta));
-    out["best_density"] = d;
-  } else {
-    out["best_density"] = py::none();
-  }
+  out["best_density"] = r.best_density ? py::object(density_dict(*r.best_density)) : py::object(py::none());
   out["summary"] = to_python(r.summary.to_json());
   out["timings"] = to_python(r.timings.to_json());
   return out;

@@ -65,6 +65,15 @@ StochasticTrainingOptions sgd_options(const std::string& optimizer, double learn
   return o;
 }
 
+// value(tau_k) for each entry of an array of training times.
+template <class Value>
+py::array_t<double> per_tau(const py::handle& tau, Value value) {
+  const std::vector<double> taus = as_vector(tau, "tau");
+  std::vector<double> out(taus.size());
+  for (std::size_t k = 0; k < taus.size(); ++k) out[k] = value(taus[k]);
+  return to_numpy(std::move(out));
+}
+
 }  // namespace
 
 void bind_training(py::module_& m) {
@@ -166,10 +175,7 @@ void bind_training(py::module_& m) {
           "train_loss",
           [](const GradientFlow& f, const py::handle& tau) -> py::object {
             if (py::isinstance<py::float_>(tau) || py::isinstance<py::int_>(tau)) return py::float_(f.train_loss(tau.cast<double>()));
-            const std::vector<double> taus = as_vector(tau, "tau");
-            std::vector<double> out(taus.size());
-            for (std::size_t k = 0; k < taus.size(); ++k) out[k] = f.train_loss(taus[k]);
-            return to_numpy(std::move(out));
+            return per_tau(tau, [&](double t) { return f.train_loss(t); });
           },
           py::arg("tau"), "L_n(A(tau)), float or array like tau.")
       .def(
@@ -187,19 +193,13 @@ void bind_training(py::module_& m) {
       .def(
           "distance_from_start",
           [](const GradientFlow& f, const py::handle& tau) {
-            const std::vector<double> taus = as_vector(tau, "tau");
-            std::vector<double> out(taus.size());
-            for (std::size_t k = 0; k < taus.size(); ++k) out[k] = f.distance_from_start(taus[k]);
-            return to_numpy(std::move(out));
+            return per_tau(tau, [&](double t) { return f.distance_from_start(t); });
           },
           py::arg("tau"), "||A(tau) - A0||_F for an array of tau.")
       .def(
           "optimality_gap",
           [](const GradientFlow& f, const py::handle& tau) {
-            const std::vector<double> taus = as_vector(tau, "tau");
-            std::vector<double> out(taus.size());
-            for (std::size_t k = 0; k < taus.size(); ++k) out[k] = f.optimality_gap(taus[k]);
-            return to_numpy(std::move(out));
+            return per_tau(tau, [&](double t) { return f.optimality_gap(t); });
           },
           py::arg("tau"), "L_n(A(tau)) - min L_n (no cancellation), <= ||A0 - A*||_F^2/(2 tau).")
       .def("distance_to_minimizer_squared", &GradientFlow::distance_to_minimizer_squared)

@@ -13,6 +13,10 @@
 // exception. Exceptions of the call itself are re-raised on the calling
 // thread (pybind11 translates them). A Python callback inside the call (a
 // score given as a Python function) takes the GIL for itself.
+// The call runs with OpenBLAS single-threaded, as the command line runs
+// everything: all parallelism is TBB's, so no BLAS reduction (LAPACK's
+// eigendecomposition) depends on a thread count, and results are the command
+// line's bit for bit.
 #include <pybind11/pybind11.h>
 
 #include <chrono>
@@ -22,6 +26,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "gengap/kernels/blas_runtime.hpp"
 #include "gengap/kernels/interruption.hpp"
 
 namespace gengap::python {
@@ -34,7 +39,10 @@ auto run_interruptible(F&& fn) -> std::invoke_result_t<F&> {
   std::future<Result> done;
   {
     py::gil_scoped_release release;
-    done = std::async(std::launch::async, std::ref(fn));
+    done = std::async(std::launch::async, [&fn] {
+      const ScopedBlasThreads single_threaded_blas(1);
+      return fn();
+    });
   }
   for (;;) {
     std::future_status status;

@@ -229,6 +229,10 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
                                        const std::function<void(std::string_view)>& on_phase,
                                        const std::function<void(double)>& on_progress) {
   config.validate();
+  // All parallelism is TBB's (as in run_study and the CLI): OpenBLAS runs
+  // single-threaded, so that no BLAS reduction (dsyevd's) depends on a thread
+  // count and every caller of the library gets the command line's bits.
+  const ScopedBlasThreads single_threaded_blas(1);
   EarlyStoppingResult r;
   r.config = config;
   const auto start = [&](const char* phase) {

@@ -13,6 +13,7 @@
 
 #include "gengap/generalization/io/detail/config_json.hpp"
 #include "gengap/generalization/studies/model_setup.hpp"
+#include "gengap/kernels/blas_runtime.hpp"
 #include "gengap/kernels/empirical_score.hpp"
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/random.hpp"
@@ -254,6 +255,9 @@ std::size_t smoothing_study_rows(const SmoothingStudyConfig& c) {
 
 SmoothingStudyResult run_smoothing_study(const SmoothingStudyConfig& config, const SmoothingStudyCallbacks& callbacks) {
   config.validate();
+  // OpenBLAS single-threaded, as run_study and run_early_stopping: the trained
+  // model's eigendecomposition then does not depend on a thread count.
+  const ScopedBlasThreads single_threaded_blas(1);
   const auto study_start = Clock::now();
   SmoothingStudyResult result;
   result.config = config;
