@@ -1,3 +1,4 @@
+#include "gengap/kernels/enum_names.hpp"
 #include "gengap/kernels/activation.hpp"
 
 #include <string>
@@ -6,23 +7,17 @@
 
 namespace gengap {
 
+constexpr EnumName<Activation> activation_names[] = {{Activation::relu, "relu"},
+                                                     {Activation::silu, "silu"},
+                                                     {Activation::softplus, "softplus"},
+                                                     {Activation::tanh, "tanh"}};
+
 Activation parse_activation(std::string_view name) {
-  if (name == "relu") return Activation::relu;
-  if (name == "silu") return Activation::silu;
-  if (name == "softplus") return Activation::softplus;
-  if (name == "tanh") return Activation::tanh;
-  throw InvalidArgument("activation",
-                        "unknown activation '" + std::string(name) + "' (expected relu|silu|softplus|tanh)");
+  return parse_enum_name(name, activation_names, "activation", "activation");
 }
 
 std::string_view to_string(Activation activation) {
-  switch (activation) {
-    case Activation::relu: return "relu";
-    case Activation::silu: return "silu";
-    case Activation::softplus: return "softplus";
-    case Activation::tanh: return "tanh";
-  }
-  throw InvalidArgument("activation", "not a valid Activation value");
+  return enum_name(activation, activation_names, "activation", "Activation");
 }
 
 }  // namespace gengap

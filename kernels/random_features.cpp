@@ -1,6 +1,7 @@
 // First: silences GCC 12's false warnings in xsimd's exp (GCC bug 105593).
 #include "gengap/kernels/simd/gcc_warnings.hpp"
 
+#include "gengap/kernels/enum_names.hpp"
 #include "gengap/kernels/random_features.hpp"
 #include "gengap/kernels/detail/random_feature_tiles.hpp"
 
@@ -122,19 +123,14 @@ struct TileWorkspace {
 
 }  // namespace
 
+constexpr EnumName<FeatureInit> feature_init_names[] = {{FeatureInit::sphere, "sphere"},
+                                                        {FeatureInit::gaussian, "gaussian"}};
+
 FeatureInit parse_feature_init(std::string_view name) {
-  if (name == "sphere") return FeatureInit::sphere;
-  if (name == "gaussian") return FeatureInit::gaussian;
-  throw InvalidArgument("init", "unknown feature init '" + std::string(name) + "' (expected sphere|gaussian)");
+  return parse_enum_name(name, feature_init_names, "init", "feature init");
 }
 
-std::string_view to_string(FeatureInit init) {
-  switch (init) {
-    case FeatureInit::sphere: return "sphere";
-    case FeatureInit::gaussian: return "gaussian";
-  }
-  throw InvalidArgument("init", "not a valid FeatureInit value");
-}
+std::string_view to_string(FeatureInit init) { return enum_name(init, feature_init_names, "init", "FeatureInit"); }
 
 void RandomFeatures::validate() const {
   embedding.validate();

@@ -1,3 +1,4 @@
+#include "gengap/kernels/enum_names.hpp"
 #include "gengap/kernels/time_embedding.hpp"
 
 #include <cmath>
@@ -9,24 +10,16 @@
 
 namespace gengap {
 
+constexpr EnumName<EmbeddingKind> embedding_names[] = {{EmbeddingKind::fourier, "fourier"},
+                                                        {EmbeddingKind::sinusoidal, "sinusoidal"},
+                                                        {EmbeddingKind::linear, "linear"},
+                                                        {EmbeddingKind::polynomial, "polynomial"}};
+
 EmbeddingKind parse_embedding(std::string_view name) {
-  if (name == "fourier") return EmbeddingKind::fourier;
-  if (name == "sinusoidal") return EmbeddingKind::sinusoidal;
-  if (name == "linear") return EmbeddingKind::linear;
-  if (name == "polynomial") return EmbeddingKind::polynomial;
-  throw InvalidArgument("embedding", "unknown embedding '" + std::string(name) +
-                                         "' (expected fourier|sinusoidal|linear|polynomial)");
+  return parse_enum_name(name, embedding_names, "embedding", "embedding");
 }
 
-std::string_view to_string(EmbeddingKind kind) {
-  switch (kind) {
-    case EmbeddingKind::fourier: return "fourier";
-    case EmbeddingKind::sinusoidal: return "sinusoidal";
-    case EmbeddingKind::linear: return "linear";
-    case EmbeddingKind::polynomial: return "polynomial";
-  }
-  throw InvalidArgument("embedding", "not a valid EmbeddingKind value");
-}
+std::string_view to_string(EmbeddingKind kind) { return enum_name(kind, embedding_names, "embedding", "EmbeddingKind"); }
 
 std::size_t TimeEmbedding::dim() const {
   switch (kind) {

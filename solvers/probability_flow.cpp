@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "gengap/kernels/enum_names.hpp"
 #include "gengap/kernels/error.hpp"
 #include "gengap/solvers/detail/finite_rows.hpp"
 
@@ -19,19 +20,15 @@ constexpr double nan = std::numeric_limits<double>::quiet_NaN();
 
 }  // namespace
 
+constexpr EnumName<ProbeDistribution> probe_distribution_names[] = {{ProbeDistribution::rademacher, "rademacher"},
+                                                                     {ProbeDistribution::gaussian, "gaussian"}};
+
 ProbeDistribution parse_probe_distribution(std::string_view name) {
-  if (name == "rademacher") return ProbeDistribution::rademacher;
-  if (name == "gaussian") return ProbeDistribution::gaussian;
-  throw InvalidArgument("distribution",
-                        "unknown probe distribution '" + std::string(name) + "' (expected rademacher|gaussian)");
+  return parse_enum_name(name, probe_distribution_names, "distribution", "probe distribution");
 }
 
 std::string_view to_string(ProbeDistribution distribution) {
-  switch (distribution) {
-    case ProbeDistribution::rademacher: return "rademacher";
-    case ProbeDistribution::gaussian: return "gaussian";
-  }
-  throw InvalidArgument("distribution", "not a valid ProbeDistribution value");
+  return enum_name(distribution, probe_distribution_names, "distribution", "ProbeDistribution");
 }
 
 void HutchinsonOptions::validate() const {

@@ -4,6 +4,7 @@
 #include <numbers>
 #include <string>
 
+#include "gengap/kernels/enum_names.hpp"
 #include "gengap/kernels/error.hpp"
 #include "gengap/solvers/quadrature.hpp"
 
@@ -15,25 +16,20 @@ void require_finite_field(double value, std::string_view field) {
   if (!std::isfinite(value)) throw InvalidArgument(field, "must be finite, got " + std::to_string(value));
 }
 
-std::string quoted(std::string_view name) { return "'" + std::string(name) + "'"; }
-
 }  // namespace
 
+constexpr EnumName<ScheduleKind> schedule_names[] = {
+    {ScheduleKind::ou, "ou"}, {ScheduleKind::vp, "vp"}, {ScheduleKind::ve, "ve"}};
+constexpr EnumName<Weighting> weighting_names[] = {
+    {Weighting::sigma2, "sigma2"}, {Weighting::likelihood, "likelihood"}, {Weighting::none, "none"}};
+constexpr EnumName<OutputScale> output_scale_names[] = {{OutputScale::one, "one"},
+                                                        {OutputScale::inv_sigma, "inv_sigma"}};
+
 ScheduleKind parse_schedule(std::string_view name) {
-  if (name == "ou") return ScheduleKind::ou;
-  if (name == "vp") return ScheduleKind::vp;
-  if (name == "ve") return ScheduleKind::ve;
-  throw InvalidArgument("schedule", "unknown schedule " + quoted(name) + " (expected ou, vp or ve)");
+  return parse_enum_name(name, schedule_names, "schedule", "schedule");
 }
 
-std::string_view to_string(ScheduleKind kind) {
-  switch (kind) {
-    case ScheduleKind::ou: return "ou";
-    case ScheduleKind::vp: return "vp";
-    case ScheduleKind::ve: return "ve";
-  }
-  return "unknown";
-}
+std::string_view to_string(ScheduleKind kind) { return enum_name(kind, schedule_names, "schedule", "ScheduleKind"); }
 
 void Schedule::validate() const {
   require_finite_field(T, "T");
@@ -145,33 +141,19 @@ Schedule default_schedule(ScheduleKind kind) {
 }
 
 Weighting parse_weighting(std::string_view name) {
-  if (name == "sigma2") return Weighting::sigma2;
-  if (name == "likelihood") return Weighting::likelihood;
-  if (name == "none") return Weighting::none;
-  throw InvalidArgument("weighting", "unknown weighting " + quoted(name) + " (expected sigma2, likelihood or none)");
+  return parse_enum_name(name, weighting_names, "weighting", "weighting");
 }
 
 std::string_view to_string(Weighting weighting) {
-  switch (weighting) {
-    case Weighting::sigma2: return "sigma2";
-    case Weighting::likelihood: return "likelihood";
-    case Weighting::none: return "none";
-  }
-  return "unknown";
+  return enum_name(weighting, weighting_names, "weighting", "Weighting");
 }
 
 OutputScale parse_output_scale(std::string_view name) {
-  if (name == "one") return OutputScale::one;
-  if (name == "inv_sigma") return OutputScale::inv_sigma;
-  throw InvalidArgument("output_scale", "unknown output scale " + quoted(name) + " (expected one or inv_sigma)");
+  return parse_enum_name(name, output_scale_names, "output_scale", "output scale");
 }
 
 std::string_view to_string(OutputScale scale) {
-  switch (scale) {
-    case OutputScale::one: return "one";
-    case OutputScale::inv_sigma: return "inv_sigma";
-  }
-  return "unknown";
+  return enum_name(scale, output_scale_names, "output_scale", "OutputScale");
 }
 
 double DsmSetup::lambda(double t) const {

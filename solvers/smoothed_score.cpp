@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "gengap/kernels/enum_names.hpp"
 #include "gengap/kernels/error.hpp"
 #include "gengap/solvers/quadrature.hpp"
 
@@ -69,13 +70,16 @@ void require_times_size(std::span<const double> v, std::size_t q, std::string_vi
 
 }  // namespace
 
+constexpr EnumName<SmoothingKernel> smoothing_kernel_names[] = {{SmoothingKernel::box, "box"},
+                                                                {SmoothingKernel::gaussian, "gaussian"}};
+
 SmoothingKernel parse_smoothing_kernel(std::string_view name) {
-  if (name == "box") return SmoothingKernel::box;
-  if (name == "gaussian") return SmoothingKernel::gaussian;
-  throw InvalidArgument("kernel", "unknown smoothing kernel '" + std::string(name) + "' (expected box|gaussian)");
+  return parse_enum_name(name, smoothing_kernel_names, "kernel", "smoothing kernel");
 }
 
-std::string_view to_string(SmoothingKernel kernel) { return kernel == SmoothingKernel::box ? "box" : "gaussian"; }
+std::string_view to_string(SmoothingKernel kernel) {
+  return enum_name(kernel, smoothing_kernel_names, "kernel", "SmoothingKernel");
+}
 
 void SmoothingOptions::validate(std::size_t d) const {
   require(std::isfinite(delta) && delta >= 0.0, "delta", "must be finite and >= 0, got " + std::to_string(delta));

@@ -9,6 +9,7 @@
 
 #include "gengap/generalization/io/detail/config_json.hpp"
 #include "gengap/generalization/io/detail/config_reader.hpp"
+#include "gengap/kernels/enum_names.hpp"
 #include "gengap/kernels/error.hpp"
 
 namespace gengap {
@@ -20,16 +21,17 @@ using detail::ObjectReader;
 using detail::require_positive;
 using detail::rethrow_as;
 
+constexpr EnumName<TrainLossMethod> train_loss_method_names[] = {{TrainLossMethod::monte_carlo, "monte_carlo"},
+                                                                 {TrainLossMethod::quadrature, "quadrature"}};
+constexpr EnumName<InitialWeights> initial_weights_names[] = {{InitialWeights::zero, "zero"},
+                                                              {InitialWeights::gaussian, "gaussian"}};
+
 TrainLossMethod parse_train_loss_method(std::string_view s) {
-  if (s == "monte_carlo") return TrainLossMethod::monte_carlo;
-  if (s == "quadrature") return TrainLossMethod::quadrature;
-  throw InvalidArgument("method", "unknown method '" + std::string(s) + "' (expected monte_carlo|quadrature)");
+  return parse_enum_name(s, train_loss_method_names, "method", "method");
 }
 
 InitialWeights parse_initial_weights(std::string_view s) {
-  if (s == "zero") return InitialWeights::zero;
-  if (s == "gaussian") return InitialWeights::gaussian;
-  throw InvalidArgument("initial_weights", "unknown initial weights '" + std::string(s) + "' (expected zero|gaussian)");
+  return parse_enum_name(s, initial_weights_names, "initial_weights", "initial weights");
 }
 
 // The flow holds four m x m matrices at its peak (run_early_stopping).
@@ -46,8 +48,10 @@ void require_fits_in_memory(std::size_t m) {
 
 }  // namespace
 
-std::string_view to_string(TrainLossMethod m) { return m == TrainLossMethod::monte_carlo ? "monte_carlo" : "quadrature"; }
-std::string_view to_string(InitialWeights w) { return w == InitialWeights::zero ? "zero" : "gaussian"; }
+std::string_view to_string(TrainLossMethod m) { return enum_name(m, train_loss_method_names, "method", "TrainLossMethod"); }
+std::string_view to_string(InitialWeights w) {
+  return enum_name(w, initial_weights_names, "initial_weights", "InitialWeights");
+}
 
 void RandomFeatureModelConfig::validate() const {
   require_positive(model.m, "model.m");

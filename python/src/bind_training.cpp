@@ -8,6 +8,7 @@
 #include <string>
 
 #include "bindings.hpp"
+#include "gengap/kernels/blas_runtime.hpp"
 #include "gengap/solvers/dsm_design.hpp"
 #include "gengap/solvers/gradient_flow.hpp"
 #include "gengap/solvers/quadratic_loss.hpp"
@@ -63,6 +64,15 @@ StochasticTrainingOptions sgd_options(const std::string& optimizer, double learn
   o.record_steps = std::move(record_steps);
   o.validate();
   return o;
+}
+
+// Short calls that use BLAS on the calling thread run it single-threaded, as
+// the long ones do (interruptible.hpp): no result depends on OpenBLAS's
+// thread count.
+template <class F>
+auto serial_blas(F&& fn) {
+  const ScopedBlasThreads single_threaded_blas(1);
+  return fn();
 }
 
 // value(tau_k) for each entry of an array of training times.
@@ -121,12 +131,14 @@ void bind_training(py::module_& m) {
       .def_property_readonly("dim", &QuadraticLoss::dim)
       .def(
           "value", [](const QuadraticLoss& l, const py::handle& A) {
-            return l.value(as_matrix(A, "A", l.num_features(), false).matrix());
+            const MatrixArg a = as_matrix(A, "A", l.num_features(), false);
+            return serial_blas([&] { return l.value(a.matrix()); });
           },
           py::arg("A"))
       .def(
           "gradient", [](const QuadraticLoss& l, const py::handle& A) {
-            return to_numpy(l.gradient(as_matrix(A, "A", l.num_features(), false).matrix()));
+            const MatrixArg a = as_matrix(A, "A", l.num_features(), false);
+            return to_numpy(serial_blas([&] { return l.gradient(a.matrix()); }));
           },
           py::arg("A"));
   m.def(
@@ -164,10 +176,14 @@ void bind_training(py::module_& m) {
       .def(
           "weights",
           [](const GradientFlow& f, const py::handle& tau) -> py::object {
-            if (py::isinstance<py::float_>(tau) || py::isinstance<py::int_>(tau)) return to_numpy(f.weights(tau.cast<double>()));
+            if (py::isinstance<py::float_>(tau) || py::isinstance<py::int_>(tau)) {
+              return to_numpy(serial_blas([&] { return f.weights(tau.cast<double>()); }));
+            }
             const std::vector<double> taus = as_vector(tau, "tau");
             std::vector<Matrix> all;
-            for (double t : taus) all.push_back(f.weights(t));
+            serial_blas([&] {
+              for (double t : taus) all.push_back(f.weights(t));
+            });
             return stack(all);
           },
           py::arg("tau"), "A(tau): (d, m) for a float, (k, d, m) for an array of k times.")
@@ -203,11 +219,11 @@ void bind_training(py::module_& m) {
           },
           py::arg("tau"), "L_n(A(tau)) - min L_n (no cancellation), <= ||A0 - A*||_F^2/(2 tau).")
       .def("distance_to_minimizer_squared", &GradientFlow::distance_to_minimizer_squared)
-      .def("minimum_norm_minimizer", [](const GradientFlow& f) { return to_numpy(f.minimum_norm_minimizer()); },
+      .def("minimum_norm_minimizer", [](const GradientFlow& f) { return to_numpy(serial_blas([&] { return f.minimum_norm_minimizer(); })); },
            "A* = m C_n^T G_n^+ (the tau -> infinity limit from A0 = 0).")
       .def(
           "gradient_descent", [](const GradientFlow& f, double eta, std::size_t steps) {
-            return to_numpy(f.gradient_descent(eta, steps));
+            return to_numpy(serial_blas([&] { return f.gradient_descent(eta, steps); }));
           },
           py::arg("eta"), py::arg("steps"), "A after `steps` gradient-descent steps of size eta (closed form).");
   m.def("log_spaced", &log_spaced, py::arg("lo"), py::arg("hi"), py::arg("n"), "n log-spaced values lo..hi inclusive.");

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <string>
 
+#include "gengap/kernels/enum_names.hpp"
 #include "gengap/kernels/error.hpp"
 
 namespace gengap {
@@ -48,18 +49,15 @@ double PiController::factor(double err, double err_prev, int error_order) const 
   return std::clamp(f, min_factor, max_factor);
 }
 
+constexpr EnumName<StepSharing> step_sharing_names[] = {{StepSharing::per_trajectory, "per_trajectory"},
+                                                        {StepSharing::per_chunk, "per_chunk"}};
+
 const char* to_string(StepSharing sharing) {
-  switch (sharing) {
-    case StepSharing::per_trajectory: return "per_trajectory";
-    case StepSharing::per_chunk: return "per_chunk";
-  }
-  return "unknown";
+  return enum_name(sharing, step_sharing_names, "sharing", "StepSharing").data();
 }
 
 StepSharing parse_step_sharing(const std::string& name) {
-  if (name == "per_trajectory") return StepSharing::per_trajectory;
-  if (name == "per_chunk") return StepSharing::per_chunk;
-  throw InvalidArgument("sharing", "expected per_trajectory or per_chunk, got '" + name + "'");
+  return parse_enum_name(name, step_sharing_names, "sharing", "step sharing");
 }
 
 void share_errors(StepSharing sharing, std::span<double> errors, std::span<const char> ok) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "gengap/kernels/enum_names.hpp"
 #include "gengap/kernels/error.hpp"
 
 namespace gengap {
@@ -93,26 +94,13 @@ RungeKuttaTableau rk4() {
   return make("rk4", {{0.5}, {0.0, 0.5}, {0.0, 0.0, 1.0}}, {1.0 / 6, 1.0 / 3, 1.0 / 3, 1.0 / 6}, {}, 4, 0, false);
 }
 
-const char* to_string(RkMethod method) {
-  switch (method) {
-    case RkMethod::dopri5: return "dopri5";
-    case RkMethod::tsit5: return "tsit5";
-    case RkMethod::bosh3: return "bosh3";
-    case RkMethod::euler: return "euler";
-    case RkMethod::heun: return "heun";
-    case RkMethod::rk4: return "rk4";
-  }
-  return "unknown";
-}
+constexpr EnumName<RkMethod> rk_method_names[] = {{RkMethod::dopri5, "dopri5"}, {RkMethod::tsit5, "tsit5"},
+                                                  {RkMethod::bosh3, "bosh3"},   {RkMethod::euler, "euler"},
+                                                  {RkMethod::heun, "heun"},     {RkMethod::rk4, "rk4"}};
 
-RkMethod parse_rk_method(std::string_view name) {
-  for (const RkMethod m : {RkMethod::dopri5, RkMethod::tsit5, RkMethod::bosh3, RkMethod::euler, RkMethod::heun,
-                           RkMethod::rk4}) {
-    if (name == to_string(m)) return m;
-  }
-  throw InvalidArgument("method", "unknown method '" + std::string(name) +
-                                      "' (expected dopri5, tsit5, bosh3, euler, heun or rk4)");
-}
+const char* to_string(RkMethod method) { return enum_name(method, rk_method_names, "method", "RkMethod").data(); }
+
+RkMethod parse_rk_method(std::string_view name) { return parse_enum_name(name, rk_method_names, "method", "method"); }
 
 RungeKuttaTableau tableau(RkMethod method) {
   switch (method) {

@@ -23,13 +23,19 @@ void BrownianPaths::start(std::size_t r, double h) {
 void BrownianPaths::shorten(std::size_t r, double shorter, std::size_t k) {
   const double L = h_[r], frac = shorter / L;
   double* w = dW_.data() + r * d_;
-  std::vector<double> whole(w, w + d_), mean(d_);
-  for (std::size_t j = 0; j < d_; ++j) mean[j] = frac * whole[j];
-  // The bridge: given W over [0, L], W over [0, shorter] is N(frac W, shorter (L - shorter) / L).
-  fresh(r, k, std::sqrt(shorter * (L - shorter) / L), mean.data(), w);
+  // The remainder's piece goes on the stack first, holding the whole
+  // increment until the bridge has used it: no allocation once the stack has
+  // grown to its working size (a rejection is the adaptive sampler's hot path).
   auto& stack = stack_[r];
+  const std::size_t piece = stack.size();
   stack.push_back(L - shorter);
-  for (std::size_t j = 0; j < d_; ++j) stack.push_back(whole[j] - w[j]);
+  stack.insert(stack.end(), w, w + d_);
+  double* whole = stack.data() + piece + 1;
+  for (std::size_t j = 0; j < d_; ++j) w[j] = frac * whole[j];
+  // The bridge: given W over [0, L], W over [0, shorter] is N(frac W, shorter (L - shorter) / L)
+  // (fresh reads each mean before writing that entry: w may be both).
+  fresh(r, k, std::sqrt(shorter * (L - shorter) / L), w, w);
+  for (std::size_t j = 0; j < d_; ++j) whole[j] -= w[j];
   h_[r] = shorter;
 }
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "gengap/kernels/enum_names.hpp"
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/interruption.hpp"
 #include "gengap/kernels/random.hpp"
@@ -60,14 +61,15 @@ struct Batch {
 
 }  // namespace
 
+constexpr EnumName<Predictor> predictor_names[] = {{Predictor::reverse_diffusion, "reverse_diffusion"},
+                                                   {Predictor::euler_maruyama, "euler_maruyama"}};
+
 const char* to_string(Predictor predictor) {
-  return predictor == Predictor::reverse_diffusion ? "reverse_diffusion" : "euler_maruyama";
+  return enum_name(predictor, predictor_names, "predictor", "Predictor").data();
 }
 
 Predictor parse_predictor(const std::string& name) {
-  if (name == "reverse_diffusion") return Predictor::reverse_diffusion;
-  if (name == "euler_maruyama") return Predictor::euler_maruyama;
-  throw InvalidArgument("predictor", "expected reverse_diffusion | euler_maruyama, got '" + name + "'");
+  return parse_enum_name(name, predictor_names, "predictor", "predictor");
 }
 
 void PredictorCorrectorOptions::validate() const {

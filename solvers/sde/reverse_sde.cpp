@@ -9,6 +9,7 @@
 #include <cmath>
 #include <limits>
 
+#include "gengap/kernels/enum_names.hpp"
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/interruption.hpp"
 #include "gengap/kernels/random.hpp"
@@ -306,20 +307,17 @@ void adaptive_chunk(const Setup& s, std::size_t first, std::size_t last, SampleR
 
 }  // namespace
 
+constexpr EnumName<ReverseSdeMethod> reverse_sde_method_names[] = {
+    {ReverseSdeMethod::euler_maruyama, "euler_maruyama"},
+    {ReverseSdeMethod::stochastic_heun, "stochastic_heun"},
+    {ReverseSdeMethod::adaptive, "adaptive"}};
+
 const char* to_string(ReverseSdeMethod method) {
-  switch (method) {
-    case ReverseSdeMethod::euler_maruyama: return "euler_maruyama";
-    case ReverseSdeMethod::stochastic_heun: return "stochastic_heun";
-    case ReverseSdeMethod::adaptive: return "adaptive";
-  }
-  return "unknown";
+  return enum_name(method, reverse_sde_method_names, "method", "ReverseSdeMethod").data();
 }
 
 ReverseSdeMethod parse_reverse_sde_method(const std::string& name) {
-  if (name == "euler_maruyama") return ReverseSdeMethod::euler_maruyama;
-  if (name == "stochastic_heun") return ReverseSdeMethod::stochastic_heun;
-  if (name == "adaptive") return ReverseSdeMethod::adaptive;
-  throw InvalidArgument("method", "expected euler_maruyama | stochastic_heun | adaptive, got '" + name + "'");
+  return parse_enum_name(name, reverse_sde_method_names, "method", "sampler method");
 }
 
 void ReverseSdeOptions::validate() const {

@@ -11,6 +11,7 @@
 #include "gengap/generalization/io/detail/config_json.hpp"
 #include "gengap/generalization/io/detail/config_reader.hpp"
 #include "gengap/generalization/studies/s1/early_stopping.hpp"
+#include "gengap/kernels/enum_names.hpp"
 #include "gengap/kernels/error.hpp"
 
 namespace gengap {
@@ -27,14 +28,15 @@ using detail::ObjectReader;
 using detail::require_positive;
 using detail::rethrow_as;
 
+constexpr EnumName<PopulationLossMethod> population_loss_method_names[] = {
+    {PopulationLossMethod::quadrature, "quadrature"}, {PopulationLossMethod::monte_carlo, "monte_carlo"}};
+
 PopulationLossMethod parse_population_loss_method(std::string_view s) {
-  if (s == "quadrature") return PopulationLossMethod::quadrature;
-  if (s == "monte_carlo") return PopulationLossMethod::monte_carlo;
-  throw InvalidArgument("method", "unknown method '" + std::string(s) + "' (expected quadrature|monte_carlo)");
+  return parse_enum_name(s, population_loss_method_names, "method", "method");
 }
 
 std::string_view to_string(PopulationLossMethod m) {
-  return m == PopulationLossMethod::quadrature ? "quadrature" : "monte_carlo";
+  return enum_name(m, population_loss_method_names, "method", "PopulationLossMethod");
 }
 
 // Validates one set of likelihood ODE options, naming the config's keys.

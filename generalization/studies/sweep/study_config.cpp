@@ -10,6 +10,7 @@
 #include "gengap/generalization/io/detail/config_json.hpp"
 #include "gengap/generalization/io/detail/config_reader.hpp"
 #include "gengap/generalization/studies/sweep/study.hpp"
+#include "gengap/kernels/enum_names.hpp"
 #include "gengap/kernels/error.hpp"
 
 namespace gengap {
@@ -21,11 +22,10 @@ using detail::config_number;
 using detail::describe_json;
 using detail::read_json_string;
 
-TauUnit parse_tau_unit(std::string_view name) {
-  if (name == "per_feature") return TauUnit::per_feature;
-  if (name == "absolute") return TauUnit::absolute;
-  throw InvalidArgument("tau_unit", "unknown unit '" + std::string(name) + "' (expected per_feature or absolute)");
-}
+constexpr EnumName<TauUnit> tau_unit_names[] = {{TauUnit::per_feature, "per_feature"},
+                                                {TauUnit::absolute, "absolute"}};
+
+TauUnit parse_tau_unit(std::string_view name) { return parse_enum_name(name, tau_unit_names, "tau_unit", "unit"); }
 
 // The JSON path of the swept key ("model.m" -> {"model", "m"}).
 std::vector<std::string> swept_path(StudyKind kind) {
@@ -157,7 +157,7 @@ std::size_t features_for(double m_per_n, std::size_t n) {
   return std::max<std::size_t>(1, static_cast<std::size_t>(std::llround(m_per_n * static_cast<double>(n))));
 }
 
-std::string_view to_string(TauUnit unit) { return unit == TauUnit::per_feature ? "per_feature" : "absolute"; }
+std::string_view to_string(TauUnit unit) { return enum_name(unit, tau_unit_names, "tau_unit", "TauUnit"); }
 
 EarlyStoppingConfig StudyConfig::setting(std::size_t k) const {
   require(k < sweep.values.size(), "setting", "index " + std::to_string(k) + " out of range");
