@@ -15,13 +15,16 @@
 namespace gengap::cli {
 namespace {
 
-constexpr int kSignals[] = {SIGINT, SIGTERM};
+// SIGUSR1 too: OpenMPI's mpirun answers Ctrl-C by SIGTERM and, milliseconds
+// later, SIGKILL to every rank (no time for a last word), but forwards SIGUSR1.
+constexpr int kSignals[] = {SIGINT, SIGTERM, SIGUSR1};
+constexpr int kSignalCount = 3;
 constexpr unsigned char kStop = 0;  // written by the destructor; signals write their number (> 0)
 
 // State the handler reads: only a lock-free atomic (async-signal-safe).
 std::atomic<int> g_pipe_write{-1};
 std::atomic<bool> g_active{false};
-struct sigaction g_previous[2];
+struct sigaction g_previous[kSignalCount];
 
 static_assert(std::atomic<int>::is_always_lock_free, "the signal handler needs a lock-free atomic");
 
@@ -51,7 +54,7 @@ InterruptExit::InterruptExit(std::function<void()> on_interrupt) : on_interrupt_
     action.sa_handler = on_signal;
     sigemptyset(&action.sa_mask);
     action.sa_flags = SA_RESTART;  // the interrupted threads' read()/write() resume, not fail with EINTR
-    for (int k = 0; k < 2; ++k) {
+    for (int k = 0; k < kSignalCount; ++k) {
       if (::sigaction(kSignals[k], &action, &g_previous[k]) != 0) {
         const int error = errno;
         for (int j = 0; j < k; ++j) ::sigaction(kSignals[j], &g_previous[j], nullptr);
@@ -75,7 +78,7 @@ InterruptExit::InterruptExit(std::function<void()> on_interrupt) : on_interrupt_
 InterruptExit::~InterruptExit() {
   // Handlers first: a signal from here on goes to the previous handler, and
   // one that came before is already in the pipe, ahead of the stop byte.
-  for (int k = 0; k < 2; ++k) ::sigaction(kSignals[k], &g_previous[k], nullptr);
+  for (int k = 0; k < kSignalCount; ++k) ::sigaction(kSignals[k], &g_previous[k], nullptr);
   g_pipe_write.store(-1);
   while (::write(pipe_[1], &kStop, 1) < 0 && errno == EINTR) {
   }

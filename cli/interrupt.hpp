@@ -1,5 +1,5 @@
 #pragma once
-// Ctrl-C (SIGINT) and SIGTERM for long runs that write results as they go:
+// Ctrl-C (SIGINT), SIGTERM and SIGUSR1 for long runs that write results as they go:
 // the program stops with exit code 130, but never in the middle of a write
 // made under write_mutex(), and after a last word from on_interrupt (e.g.
 // "interrupted: kept 3 of 7 settings in results/capacity").
@@ -18,6 +18,9 @@
 // the previous handlers first and only then stops the watcher, so a signal is
 // never lost in between: one that came before the restore still exits 130.
 // At most one instance exists at a time (std::logic_error otherwise).
+// SIGUSR1 is the way to stop an MPI run with its last word: mpirun forwards
+// it to every rank, whereas its answer to SIGINT/SIGTERM is SIGTERM followed
+// within milliseconds by SIGKILL.
 #include <atomic>
 #include <functional>
 #include <mutex>

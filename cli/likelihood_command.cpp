@@ -22,6 +22,7 @@
 #include "gengap/kernels/error.hpp"
 #include "gengap/solvers/likelihood.hpp"
 #include "gengap/solvers/random_feature_likelihood.hpp"
+#include "world.hpp"
 
 namespace gengap::cli {
 namespace {
@@ -223,6 +224,7 @@ std::shared_ptr<LikelihoodCommandOptions> add_likelihood_command(CLI::App& app) 
 }
 
 int likelihood(const LikelihoodCommandOptions& o) {
+  require_single_process("likelihood");
   PhaseTimings timings;
   Inputs in;
   {

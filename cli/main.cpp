@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <string>
 
 #include "gengap/kernels/blas_runtime.hpp"
@@ -14,23 +15,44 @@
 #include "likelihood_command.hpp"
 #include "run_command.hpp"
 #include "study_command.hpp"
+#include "world.hpp"
+#ifdef GENGAP_HAVE_MPI
+#include "gengap/distributed/mpi_communicator.hpp"
+#endif
 
 namespace {
 
-// One line on stderr, whatever the message holds.
+// One line on stderr, whatever the message holds; in a distributed run the
+// ranks other than 0 name themselves.
 void print_error(const std::string& what) {
   std::string line = what;
   for (char& ch : line) {
     if (ch == '\n' || ch == '\r') ch = ' ';
   }
-  std::fprintf(stderr, "gengap: error: %s\n", line.c_str());
+  if (gengap::cli::world().size() > 1 && !gengap::cli::speaks_for_run()) {
+    std::fprintf(stderr, "gengap (rank %d): error: %s\n", gengap::cli::world().rank(), line.c_str());
+  } else {
+    std::fprintf(stderr, "gengap: error: %s\n", line.c_str());
+  }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  gengap::reexec_with_fast_blas(argc, argv);
-  gengap::warn_if_slow_blas();
+  gengap::reexec_with_fast_blas(argc, argv);  // before MPI starts: exec keeps the launcher's rank
+#ifdef GENGAP_HAVE_MPI
+  std::optional<gengap::MpiWorld> mpi;
+  if (gengap::launched_by_mpi()) {
+    try {
+      mpi.emplace(argc, argv);
+    } catch (const std::exception& e) {
+      print_error(e.what());
+      return 1;
+    }
+    gengap::cli::set_world(&*mpi);
+  }
+#endif
+  if (gengap::cli::speaks_for_run()) gengap::warn_if_slow_blas();
 
   CLI::App app{"gengap: exact training dynamics and generalization of random-feature diffusion models", "gengap"};
   app.set_version_flag("--version", gengap::kVersion);
@@ -66,7 +88,7 @@ int main(int argc, char** argv) {
       return gengap::cli::likelihood(*likelihood_options);
     }
   } catch (const gengap::InvalidArgument& e) {
-    print_error(e.what());
+    if (gengap::cli::speaks_for_run()) print_error(e.what());  // collective in a distributed run (world.hpp)
     return 2;
   } catch (const std::exception& e) {
     print_error(e.what());

@@ -18,6 +18,7 @@
 #include "gengap/kernels/blas_runtime.hpp"
 #include "gengap/kernels/error.hpp"
 #include "results_writer.hpp"
+#include "world.hpp"
 
 namespace gengap::cli {
 namespace {
@@ -152,6 +153,7 @@ std::shared_ptr<RunOptions> add_run_command(CLI::App& app) {
 }
 
 void run(const RunOptions& options) {
+  require_single_process("run");
   // Everything the user typed is checked before anything is computed or written.
   const EarlyStoppingConfig config = build_config(options);
   const std::filesystem::path out(options.out);

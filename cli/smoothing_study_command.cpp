@@ -22,6 +22,7 @@
 #include "progress_bar.hpp"
 #include "results_writer.hpp"
 #include "study_output.hpp"
+#include "world.hpp"
 
 namespace gengap::cli {
 namespace {
@@ -126,6 +127,7 @@ void print_table(const std::vector<SmoothingRow>& rows) {
 }  // namespace
 
 int smoothing_study(const StudyCommandOptions& options) {
+  require_single_process("study smoothing");
   // Everything the user typed is checked before anything is computed or written.
   SmoothingStudyConfig config =
       smoothing_study_config_from_json(options.layered());

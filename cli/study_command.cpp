@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <mutex>
 #include <stdexcept>
@@ -16,6 +17,7 @@
 #include "gengap/generalization/io/atomic_file.hpp"
 #include "gengap/generalization/io/npy.hpp"
 #include "gengap/generalization/io/run_record.hpp"
+#include "gengap/generalization/studies/sweep/distributed_study.hpp"
 #include "gengap/generalization/studies/sweep/study.hpp"
 #include "gengap/generalization/plots/study_plots.hpp"
 #include "gengap/kernels/blas_runtime.hpp"
@@ -25,6 +27,7 @@
 #include "results_writer.hpp"
 #include "smoothing_study_command.hpp"
 #include "study_output.hpp"
+#include "world.hpp"
 
 namespace gengap::cli {
 namespace {
@@ -114,6 +117,16 @@ class StudyFolder {
     timings["settings"] = per_setting;
     timings["total"] = std::chrono::duration<double>(Clock::now() - start_).count();
     record["timings"] = timings;
+    if (record.contains("distributed")) {
+      // What crossed the network: each setting computed elsewhere came as one message.
+      std::size_t bytes = 0, remote = 0;
+      for (const StudySetting& s : finished_) {
+        bytes += s.message_bytes;
+        remote += s.rank != 0 ? 1 : 0;
+      }
+      record["distributed"]["settings_from_other_ranks"] = remote;
+      record["distributed"]["result_bytes_received"] = bytes;
+    }
     record["summary"] = summary.to_json();
     nlohmann::ordered_json settings = nlohmann::ordered_json::array();
     for (const StudySetting& s : finished_) {
@@ -154,7 +167,9 @@ void write_setting_folder(const fs::path& dir, const StudyConfig& config, const 
   record["command"] = options.command_line;
   record["seed"] = r.config.seed;
   record["config"] = to_json(r.config);
-  record["environment"] = environment_record();
+  // Where it was computed: another rank's host, threads and OpenBLAS core in a distributed run.
+  record["environment"] = s.environment.empty() ? environment_record() : s.environment;
+  if (world().size() > 1) record["distributed"] = {{"rank", s.rank}, {"message_bytes", s.message_bytes}};
   record["timings"] = r.timings.to_json();
   record["summary"] = r.summary.to_json();
   write_results(dir, r, std::move(record));
@@ -166,7 +181,7 @@ std::string values_text(const StudyConfig& c) {
   return "{" + text + "}";
 }
 
-void print_header(const StudyConfig& c, int threads, std::size_t in_flight) {
+void print_header(const StudyConfig& c, int threads, int ranks, std::size_t in_flight) {
   const EarlyStoppingConfig& b = c.base;
   const std::string key(swept_key(c.kind));
   std::string base;
@@ -183,11 +198,13 @@ void print_header(const StudyConfig& c, int threads, std::size_t in_flight) {
   std::string schedule = std::string(to_string(b.schedule.kind));
   if (c.kind != StudyKind::diffusion_time) schedule += " T=" + format_number(b.schedule.T, "%g");  // else swept
   schedule += " t_min=" + format_number(b.schedule.t_min, "%g");
-  std::printf("gengap study %s (%s): %s in %s; %s, %s/%s, %s, %s, seed=%llu, %d threads, %zu settings at once\n",
+  const std::string processes =
+      ranks > 1 ? std::to_string(ranks) + " ranks x " + std::to_string(threads) + " threads" : std::to_string(threads) + " threads";
+  std::printf("gengap study %s (%s): %s in %s; %s, %s/%s, %s, %s, seed=%llu, %s, %zu settings at once\n",
               std::string(to_string(c.kind)).c_str(), std::string(study_label(c.kind)).c_str(), key.c_str(),
               values_text(c).c_str(), base.c_str(), std::string(to_string(b.model.activation)).c_str(),
               std::string(to_string(b.model.embedding)).c_str(), schedule.c_str(), train_loss.c_str(),
-              static_cast<unsigned long long>(b.seed), threads, in_flight);
+              static_cast<unsigned long long>(b.seed), processes.c_str(), in_flight);
 }
 
 // The per-setting table: columns depend on the study (fixed tau, threshold).
@@ -265,6 +282,15 @@ void print_fits(const StudySummary& summary) {
   }
 }
 
+// A rank other than 0 of a distributed run: computes the settings rank 0
+// hands out; rank 0 prints and writes everything. SIGTERM (mpirun's word when
+// another rank ended or the run was interrupted) ends it quietly, exit 130.
+int study_worker(const StudyConfig& config) {
+  const InterruptExit interrupt([] {});
+  run_study_distributed(config, world());
+  return 0;
+}
+
 }  // namespace
 
 std::shared_ptr<StudyCommandOptions> add_study_command(CLI::App& app) {
@@ -285,19 +311,31 @@ std::shared_ptr<StudyCommandOptions> add_study_command(CLI::App& app) {
 
 int study(const StudyCommandOptions& options) {
   if (options.study == "smoothing") return smoothing_study(options);  // S6: not a sweep of S1
-  // Everything the user typed is checked before anything is computed or written.
-  const StudyKind kind = parse_study_kind(options.study);
-  const StudyConfig config = build_config(kind, options);
-  const fs::path out(options.out.empty() ? "results/" + std::string(to_string(kind)) : options.out);
-  ensure_directory(out, "out");
-  ensure_directory(out / "settings", "out");
+  // Everything the user typed is checked, on every rank of a distributed
+  // run, before anything is computed or written; a bad input on any rank
+  // stops all of them with its one-line error.
+  StudyKind kind = StudyKind::modes_shift;
+  StudyConfig config;
+  std::exception_ptr input_error;
+  try {
+    kind = parse_study_kind(options.study);
+    config = build_config(kind, options);
+  } catch (...) {
+    input_error = std::current_exception();
+  }
+  agree_across_ranks(input_error);
+  require_same_study_config(config, world());
 
   const int threads = options.threads > 0 ? static_cast<int>(options.threads) : tbb::info::default_concurrency();
   const tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
   const ScopedBlasThreads single_threaded_blas(1);
-  const std::size_t in_flight = std::max<std::size_t>(
-      1, std::min(config.settings(), config.sweep.max_parallel > 0 ? config.sweep.max_parallel
-                                                                   : static_cast<std::size_t>(threads)));
+  if (!speaks_for_run()) return study_worker(config);
+
+  const fs::path out(options.out.empty() ? "results/" + std::string(to_string(kind)) : options.out);
+  ensure_directory(out, "out");
+  ensure_directory(out / "settings", "out");
+  const int ranks = world().size();
+  const std::size_t in_flight = std::min(config.settings(), study_slots_per_rank(config) * static_cast<std::size_t>(ranks));
 
   nlohmann::ordered_json record;
   record["study"] = to_string(kind);
@@ -306,6 +344,7 @@ int study(const StudyCommandOptions& options) {
   record["seed"] = config.base.seed;
   record["config"] = to_json(config);
   record["environment"] = environment_record();
+  if (ranks > 1) record["distributed"] = {{"ranks", ranks}, {"slots_per_rank", study_slots_per_rank(config)}};
   StudyFolder folder(out, config, std::move(record));
 
   // Progress: each setting's estimated phase costs, advanced as its next phase starts.
@@ -332,8 +371,9 @@ int study(const StudyCommandOptions& options) {
     } catch (const std::exception&) {
       // The previous config.json stays: it describes the same finished settings.
     }
-    std::fprintf(stderr, "gengap: interrupted: kept %zu of %zu settings in %s (complete folders, listed in config.json)\n",
-                 folder.finished().size(), config.settings(), out.string().c_str());
+    std::fprintf(stderr, "gengap: interrupted: kept %zu of %zu settings in %s (complete folders, listed in config.json)%s\n",
+                 folder.finished().size(), config.settings(), out.string().c_str(),
+                 ranks > 1 ? "; a distributed run stops as a whole when any rank is signalled or dies (mpirun names it)" : "");
   });
 
   {
@@ -386,13 +426,13 @@ int study(const StudyCommandOptions& options) {
   callbacks.stop_requested = [&] { return interrupt.interrupted(); };
 
   const StudyResult result = run_recording_status(
-      interrupt.write_mutex(), [&] { return run_study(config, callbacks); },
+      interrupt.write_mutex(), [&] { return run_study_distributed(config, world(), callbacks); },
       [&](const std::string& status) { folder.write_record(status); });
   // The phase costs were added up in another order: what rounding left over.
   bar.advance(std::max(0.0, total - bar.done()));
   bar.finish();
 
-  print_header(config, threads, in_flight);
+  print_header(config, threads, ranks, in_flight);
   print_table(config, folder.finished());
   print_bound_table(config, folder.finished(), folder.summary());
   print_fits(folder.summary());

@@ -21,6 +21,9 @@
 // stderr says how many settings were kept, exit code 130.
 // Exit codes: 0 done; 2 bad input (one line naming the key, nothing written);
 // 1 any other failure; 130 interrupted.
+// Under mpirun (world.hpp) the sweeps spread their settings over the ranks
+// (distributed_study.hpp): rank 0 prints and writes the same folder, the
+// other ranks compute and stay silent; SIGUSR1 is the clean stop there.
 #include <CLI/CLI.hpp>
 
 #include <memory>

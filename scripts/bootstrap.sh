@@ -10,6 +10,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libfmt-dev librandom123-dev
   gnuplot-nox python3-numpy python3-scipy
   python3-dev pybind11-dev python3-pytest python3-matplotlib
+  libopenmpi-dev openmpi-bin
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -66,24 +66,31 @@ inline void expect_rejected(const std::filesystem::path& scratch, const std::str
   EXPECT_FALSE(std::filesystem::exists(out)) << arguments;
 }
 
-// Starts gengap as a child (argv, no shell) with stdout/stderr in files.
-inline pid_t spawn_gengap(const std::vector<std::string>& arguments, const std::filesystem::path& out,
-                          const std::filesystem::path& err) {
+// Starts `arguments` (argv[0] looked up in PATH, no shell) as a child with
+// stdout/stderr in files; its pid, or -1.
+inline pid_t spawn_process(std::vector<std::string> arguments, const std::filesystem::path& out,
+                           const std::filesystem::path& err) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<char*> argv;
+  for (std::string& a : arguments) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  const int status = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return status == 0 ? pid : -1;
+}
+
+// Starts gengap as a child (argv, no shell) with stdout/stderr in files.
+inline pid_t spawn_gengap(const std::vector<std::string>& arguments, const std::filesystem::path& out,
+                          const std::filesystem::path& err) {
   // GENGAP_BLAS_REEXECUTED cleared so the program makes its own OpenBLAS decision
   // (as run_gengap does); env execs gengap in the same process.
   std::vector<std::string> args = {"env", "-u", "GENGAP_BLAS_REEXECUTED", GENGAP_CLI_PATH};
   args.insert(args.end(), arguments.begin(), arguments.end());
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  const int status = posix_spawnp(&pid, "env", &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  return status == 0 ? pid : -1;
+  return spawn_process(std::move(args), out, err);
 }
 
 }  // namespace gengap::testing_cli

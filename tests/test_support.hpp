@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 
@@ -15,6 +16,9 @@
 #include "gengap/solvers/schedule.hpp"
 
 namespace gengap {
+
+// Bitwise equality of doubles (NaN equals NaN with the same bits).
+inline bool same(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
 // Asserts that `call` throws InvalidArgument whose message starts with "field:".
 inline void expect_invalid(const std::function<void()>& call, const std::string& field) {

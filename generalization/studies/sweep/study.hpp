@@ -67,6 +67,8 @@
 // not depend on the thread count, so every number equals a serial run's, bit
 // for bit. With more than one setting in flight the costliest start first
 // (longest-processing-time order: the cheap ones fill the cores at the end).
+// Past one machine, distributed_study.hpp spreads the settings over MPI
+// ranks with the same numbers.
 #include <cstddef>
 #include <functional>
 #include <limits>
@@ -253,6 +255,12 @@ StudySummary summarize_study(const StudyConfig& config, std::span<const StudySet
 struct StudySetting {
   StudySettingSummary summary;
   EarlyStoppingResult result;
+  // Distributed runs (distributed_study.hpp): the rank that computed it and
+  // that process's environment_record() (host, threads, OpenBLAS core);
+  // rank 0 and an empty record in a one-process run.
+  int rank = 0;
+  nlohmann::ordered_json environment;
+  std::size_t message_bytes = 0;  // size of the message that brought it to rank 0 (0: computed there)
 };
 
 struct StudyResult {
