@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <limits>
 #include <optional>
@@ -17,6 +18,7 @@
 #include "gengap/generalization/io/run_record.hpp"
 #include "gengap/kernels/blas_runtime.hpp"
 #include "gengap/kernels/error.hpp"
+#include "gengap/kernels/remote_error.hpp"
 #include "results_writer.hpp"
 #include "world.hpp"
 
@@ -153,12 +155,17 @@ std::shared_ptr<RunOptions> add_run_command(CLI::App& app) {
 }
 
 void run(const RunOptions& options) {
-  require_single_process("run");
-  // Everything the user typed is checked before anything is computed or written.
-  const EarlyStoppingConfig config = build_config(options);
-  const std::filesystem::path out(options.out);
-  ensure_directory(out, "out");
-  ensure_directory(out / "model", "out");
+  // Everything the user typed is checked, on every rank of a distributed
+  // run, before anything is computed or written.
+  EarlyStoppingConfig config;
+  std::exception_ptr input_error;
+  try {
+    config = build_config(options);
+  } catch (...) {
+    input_error = std::current_exception();
+  }
+  agree_across_ranks(input_error);
+  require_same_on_every_rank(world(), to_json(config).dump(), "config", "config");
 
   const int threads = options.threads > 0 ? static_cast<int>(options.threads) : tbb::info::default_concurrency();
   const tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism,
@@ -166,6 +173,15 @@ void run(const RunOptions& options) {
   // All parallelism is TBB's: OpenBLAS runs single-threaded, so that its
   // reductions (eigendecomposition) cannot depend on a thread count either.
   const ScopedBlasThreads single_threaded_blas(1);
+  if (!speaks_for_run()) {
+    // Another rank of `mpirun -np R gengap run`: its share of the Gram
+    // matrices and of the KL's taus; rank 0 prints and writes.
+    run_early_stopping(config, {}, {}, &world());
+    return;
+  }
+  const std::filesystem::path out(options.out);
+  ensure_directory(out, "out");
+  ensure_directory(out / "model", "out");
 
   nlohmann::ordered_json record;
   record["study"] = "s1_early_stopping";
@@ -173,6 +189,7 @@ void run(const RunOptions& options) {
   record["seed"] = config.seed;
   record["config"] = to_json(config);
   record["environment"] = environment_record();
+  if (world().size() > 1) record["distributed"] = {{"ranks", world().size()}, {"gram_lanes", config.gram.lanes}};
 
   std::size_t phase_number = 0;
   const auto progress = [&](std::string_view phase) {
@@ -180,7 +197,7 @@ void run(const RunOptions& options) {
     std::fprintf(stderr, "gengap: [%zu/%zu] %.*s\n", ++phase_number, early_stopping_phase_count,
                  static_cast<int>(phase.size()), phase.data());
   };
-  const EarlyStoppingResult result = run_early_stopping(config, progress);
+  const EarlyStoppingResult result = run_early_stopping(config, progress, {}, &world());
 
   record["timings"] = result.timings.to_json();
   record["summary"] = result.summary.to_json();

@@ -20,8 +20,8 @@ void agree_across_ranks(const std::exception_ptr& local_error) { throw_if_any_ra
 void require_single_process(const std::string& command) {
   if (current->size() == 1) return;
   throw InvalidArgument("mpirun", "gengap " + command + " runs in one process (" + std::to_string(current->size()) +
-                                      " ranks started); the distributed commands are gengap study modes-shift, "
-                                      "capacity, sample-size and diffusion-time");
+                                      " ranks started); the distributed commands are gengap run and gengap study "
+                                      "modes-shift, capacity, sample-size and diffusion-time");
 }
 
 }  // namespace gengap::cli

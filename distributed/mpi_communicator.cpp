@@ -51,10 +51,12 @@ void MpiWorld::send(int destination, int tag, std::string_view bytes) {
         "MPI_Send");
 }
 
-std::optional<Communicator::Message> MpiWorld::poll() {
+std::optional<Communicator::Message> MpiWorld::poll(int source, int tag) {
   int arrived = 0;
   MPI_Status status;
-  check(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &arrived, &status), "MPI_Iprobe");
+  check(MPI_Iprobe(source == any_source ? MPI_ANY_SOURCE : source, tag == any_tag ? MPI_ANY_TAG : tag, MPI_COMM_WORLD,
+                   &arrived, &status),
+        "MPI_Iprobe");
   if (!arrived) return std::nullopt;
   int count = 0;
   check(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");

@@ -32,7 +32,8 @@ class MpiWorld final : public Communicator {
   int size() const override { return size_; }
   // Messages up to 2^31 - 1 bytes (an MPI count is an int); longer ones throw.
   void send(int destination, int tag, std::string_view bytes) override;
-  std::optional<Message> poll() override;
+  std::optional<Message> poll(int source, int tag) override;
+  using Communicator::poll;
 
  private:
   int rank_ = 0;

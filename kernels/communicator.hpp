@@ -31,15 +31,20 @@ class Communicator {
   // Sends `bytes` to rank `destination`; returns once `bytes` may be reused
   // (small messages do not wait for the receiver). Tags are >= 0.
   virtual void send(int destination, int tag, std::string_view bytes) = 0;
-  // A message that has arrived from any rank, without waiting; messages from
-  // one rank arrive in the order it sent them.
-  virtual std::optional<Message> poll() = 0;
+  static constexpr int any_source = -1;
+  static constexpr int any_tag = -1;
+  // A message that has arrived from `source` with `tag` (any_source, any_tag:
+  // any), without waiting; messages from one rank with one tag arrive in the
+  // order it sent them, and the first matching one is returned.
+  virtual std::optional<Message> poll(int source, int tag) = 0;
+  std::optional<Message> poll() { return poll(any_source, any_tag); }
 
-  // Waits for the next message, polling every `interval`: a waiting rank
-  // must not keep a core busy (MPI's own blocking receive spins).
-  Message receive(std::chrono::microseconds interval = std::chrono::microseconds(500)) {
+  // Waits for the next matching message, polling every `interval`: a waiting
+  // rank must not keep a core busy (MPI's own blocking receive spins).
+  Message receive(int source = any_source, int tag = any_tag,
+                  std::chrono::microseconds interval = std::chrono::microseconds(500)) {
     for (;;) {
-      if (std::optional<Message> m = poll()) return std::move(*m);
+      if (std::optional<Message> m = poll(source, tag)) return std::move(*m);
       std::this_thread::sleep_for(interval);
     }
   }
@@ -53,7 +58,8 @@ class SingleProcess final : public Communicator {
   void send(int destination, int, std::string_view) override {
     throw std::logic_error("SingleProcess::send: no rank " + std::to_string(destination) + " in a one-process run");
   }
-  std::optional<Message> poll() override { return std::nullopt; }
+  std::optional<Message> poll(int, int) override { return std::nullopt; }
+  using Communicator::poll;
 };
 
 }  // namespace gengap

@@ -75,8 +75,7 @@ void throw_if_any_rank_failed(Communicator& world, const std::exception_ptr& loc
     std::vector<std::string> reports(static_cast<std::size_t>(world.size()));
     reports[0] = mine;
     for (int received = 1; received < world.size();) {
-      Communicator::Message m = world.receive();
-      if (m.tag != report) throw std::logic_error("throw_if_any_rank_failed: unexpected message tag " + std::to_string(m.tag));
+      Communicator::Message m = world.receive(Communicator::any_source, report);
       reports.at(static_cast<std::size_t>(m.source)) = std::move(m.bytes);
       ++received;
     }
@@ -90,11 +89,25 @@ void throw_if_any_rank_failed(Communicator& world, const std::exception_ptr& loc
     for (int rank = 1; rank < world.size(); ++rank) world.send(rank, verdict, chosen);
   } else {
     world.send(0, report, mine);
-    Communicator::Message m = world.receive();
-    if (m.tag != verdict) throw std::logic_error("throw_if_any_rank_failed: unexpected message tag " + std::to_string(m.tag));
+    Communicator::Message m = world.receive(0, verdict);
     chosen = std::move(m.bytes);
   }
   if (static_cast<ErrorKind>(chosen.at(0)) != ErrorKind::none) throw_encoded_exception(chosen);
+}
+
+void require_same_on_every_rank(Communicator& world, std::string_view text, std::string_view field,
+                                std::string_view what) {
+  if (world.size() == 1) return;
+  constexpr int broadcast = agreement_tag + 2;
+  std::exception_ptr mismatch;
+  if (world.rank() == 0) {
+    for (int rank = 1; rank < world.size(); ++rank) world.send(rank, broadcast, text);
+  } else if (world.receive(0, broadcast).bytes != text) {
+    mismatch = std::make_exception_ptr(InvalidArgument(
+        field, "rank " + std::to_string(world.rank()) + "'s " + std::string(what) +
+                   " differs from rank 0's (every rank must be started with the same command line and files)"));
+  }
+  throw_if_any_rank_failed(world, mismatch);
 }
 
 }  // namespace gengap

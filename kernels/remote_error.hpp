@@ -25,4 +25,11 @@ std::string encode_exception(const std::exception_ptr& error);
 inline constexpr int agreement_tag = 1000;
 void throw_if_any_rank_failed(Communicator& world, const std::exception_ptr& local_error);
 
+// Collective: rank 0 sends `text` to every rank, each compares it with its
+// own; if any differs, every rank throws InvalidArgument(field, "rank r's
+// <what> differs from rank 0's (every rank must be started with the same
+// command line and files)") for the lowest such rank r. Tag agreement_tag + 2.
+void require_same_on_every_rank(Communicator& world, std::string_view text, std::string_view field,
+                                std::string_view what);
+
 }  // namespace gengap

@@ -6,6 +6,9 @@
 #include <oneapi/tbb/partitioner.h>
 
 #include <algorithm>
+#include <cstring>
+#include <exception>
+#include <stdexcept>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -13,6 +16,7 @@
 #include "gengap/kernels/blas_runtime.hpp"
 #include "gengap/kernels/interruption.hpp"
 #include "gengap/kernels/error.hpp"
+#include "gengap/kernels/remote_error.hpp"
 
 namespace gengap {
 namespace {
@@ -21,16 +25,72 @@ namespace {
 // point's features come from the same calls whatever the scheduling.
 constexpr std::size_t chunk_rows = 64;
 
-// Independent accumulators of G ("lanes"). Each round of the sweep hands one
-// tile of points to each lane, which adds it to its own copy of G with a single
-// full-size dsyrk; the copies are summed once at the end. A fixed constant
-// (never the thread count), so every entry's arithmetic is the same for any
-// number of threads. Why not split G into output blocks instead: every block
-// re-packs its slice of the tile, and on 2 cores that packing and the smaller
-// BLAS calls cost ~20% against one large dsyrk (measured: output blocks of
-// 128-1024 reached 79-83% of OpenBLAS's threaded dsyrk, two lanes 95-108%).
-// The price is one extra m x m accumulator.
-constexpr std::size_t lanes = 2;
+// Independent accumulators ("lanes", GramOptions::lanes). Each round of the
+// sweep hands one share of its points to each lane, which adds it to its own
+// copy of G with a single full-size dsyrk; the copies are summed once at the
+// end. A fixed number (never the thread count), so every entry's arithmetic is
+// the same for any number of threads. Why not split G into output blocks
+// instead: every block re-packs its slice of the tile, and on 2 cores that
+// packing and the smaller BLAS calls cost ~20% against one large dsyrk
+// (measured: output blocks of 128-1024 reached 79-83% of OpenBLAS's threaded
+// dsyrk, two lanes 95-108%). The price is one m x m accumulator per lane.
+
+// One lane's sums: G's lower triangle, C and L_0 of its rows.
+struct LaneSums {
+  Matrix G;
+  Matrix C;
+  double L0 = 0.0;
+};
+
+// Messages of the distributed reduction: rank 0 asks for lane l ("send"),
+// its owner sends the lane as blocks of packed lower-triangle rows, then C
+// and L_0. Rows per block: at most 2^21 doubles (16 MiB) each.
+constexpr int tag_send_lane = 2000;
+constexpr int tag_lane_block = 2001;
+constexpr std::size_t block_doubles = std::size_t{1} << 21;
+
+void send_lane(Communicator& world, const LaneSums& lane) {
+  const std::size_t m = lane.G.rows();
+  std::vector<double> block;
+  for (std::size_t i = 0; i < m;) {
+    block.clear();
+    for (; i < m && (block.empty() || block.size() + i + 1 <= block_doubles); ++i) {
+      const double* row = lane.G.data() + i * m;
+      block.insert(block.end(), row, row + i + 1);
+    }
+    world.send(0, tag_lane_block, {reinterpret_cast<const char*>(block.data()), block.size() * sizeof(double)});
+  }
+  std::vector<double> rest(lane.C.flat().begin(), lane.C.flat().end());
+  rest.push_back(lane.L0);
+  world.send(0, tag_lane_block, {reinterpret_cast<const char*>(rest.data()), rest.size() * sizeof(double)});
+}
+
+// Adds lane l (owned by rank `owner`) into `total`, block by block as it arrives.
+void add_remote_lane(Communicator& world, int owner, LaneSums& total) {
+  const std::size_t m = total.G.rows(), d = total.C.cols();
+  world.send(owner, tag_send_lane, {});
+  std::vector<double> values;
+  const auto next = [&](std::size_t expected_at_least) {
+    const Communicator::Message message = world.receive(owner, tag_lane_block);
+    values.resize(message.bytes.size() / sizeof(double));
+    std::memcpy(values.data(), message.bytes.data(), values.size() * sizeof(double));
+    if (values.empty() || values.size() < expected_at_least) {
+      throw std::runtime_error("gram_matrices: a short message from rank " + std::to_string(owner));
+    }
+  };
+  for (std::size_t i = 0; i < m;) {
+    next(i + 1);
+    std::size_t k = 0;
+    for (; i < m && k + i + 1 <= values.size(); ++i) {
+      double* row = total.G.data() + i * m;
+      for (std::size_t j = 0; j <= i; ++j) row[j] += values[k++];
+    }
+    if (k != values.size()) throw std::runtime_error("gram_matrices: a misaligned block from rank " + std::to_string(owner));
+  }
+  next(m * d + 1);
+  for (std::size_t k = 0; k < m * d; ++k) total.C.flat()[k] += values[k];
+  total.L0 += values[m * d];
+}
 
 int as_int(std::size_t n) { return static_cast<int>(n); }
 
@@ -133,90 +193,125 @@ Matrix QuadraticLoss::gradient(MatrixView A) const {
 QuadraticLoss gram_matrices(const RandomFeatures& rf, const DesignPoints& points, const GramOptions& options) {
   require_inputs(rf, points);
   require(options.tile_rows >= 1, "tile_rows", "must be at least 1, got 0");
+  require(options.lanes >= 1, "lanes", "must be at least 1, got 0");
   const std::size_t m = rf.num_features(), d = rf.dim(), N = points.size();
+  const std::size_t lanes = options.lanes;
+  SingleProcess alone;
+  Communicator& world = options.world != nullptr ? *options.world : alone;
+  const auto ranks = static_cast<std::size_t>(world.size()), rank = static_cast<std::size_t>(world.rank());
+  // This rank's lanes: rank, rank + R, ...
+  std::vector<std::size_t> mine;
+  for (std::size_t lane = rank; lane < lanes; lane += ranks) mine.push_back(lane);
   // A round covers up to lanes * tile_rows points; its rows are split evenly
   // between the lanes (only the last round can be short).
   const std::size_t tile_rows = std::min(options.tile_rows, (N + lanes - 1) / lanes);
   const std::size_t round_rows = lanes * tile_rows;
-  const std::size_t max_chunks = lanes * ((tile_rows + chunk_rows - 1) / chunk_rows);
+  const std::size_t max_chunks = mine.size() * ((tile_rows + chunk_rows - 1) / chunk_rows);
 
-  // Workspace, allocated once: O(tile_rows m) features + O(m^2) accumulators.
+  // Workspace, allocated once: O(tile_rows m) features per own lane + its O(m^2) accumulator.
   std::vector<Chunk> chunks(max_chunks);
-  std::vector<double> phi(round_rows * m);
-  QuadraticLoss loss{Matrix(m, m), Matrix(m, d), 0.0};
-  std::vector<Matrix> extra_lanes;  // built in place: a fill-constructor would copy an m x m prototype
-  for (std::size_t lane = 1; lane < lanes; ++lane) extra_lanes.emplace_back(m, m);
-  const auto lane_accumulator = [&](std::size_t lane) { return lane == 0 ? loss.G.data() : extra_lanes[lane - 1].data(); };
+  std::vector<double> phi(mine.size() * tile_rows * m);
+  std::vector<LaneSums> sums;  // built in place: a fill-constructor would copy an m x m prototype
+  for (std::size_t k = 0; k < mine.size(); ++k) sums.push_back({Matrix(m, m), Matrix(m, d), 0.0});
 
-  struct Piece {  // one chunk of one lane in the current round
-    std::size_t first, count, row;  // first point, points, row in phi
+  struct Piece {  // one chunk of one own lane in the current round
+    std::size_t lane, first, count, row;  // index into `mine`, first point, points, row in phi
   };
   std::vector<Piece> pieces;
   pieces.reserve(max_chunks);
-  std::size_t lane_begin[lanes + 1];
+  std::vector<std::size_t> lane_rows(mine.size());  // rows of each own lane in this round
 
   warn_if_slow_blas();
   const ScopedBlasThreads single_threaded_blas(1);
-  for (std::size_t first = 0; first < N; first += round_rows) {
-    check_interrupt();
-    const std::size_t rows = std::min(round_rows, N - first);
-    const std::size_t share = (rows + lanes - 1) / lanes;  // <= tile_rows
-    pieces.clear();
-    for (std::size_t lane = 0; lane < lanes; ++lane) {
-      lane_begin[lane] = std::min(rows, lane * share);
-      const std::size_t lane_end = std::min(rows, (lane + 1) * share);
-      for (std::size_t r = lane_begin[lane]; r < lane_end; r += chunk_rows) {
-        pieces.push_back({first + r, std::min(chunk_rows, lane_end - r), r});
+  // An error on one rank must reach the others before the reduction waits on it.
+  std::exception_ptr local_error;
+  try {
+    for (std::size_t first = 0; first < N; first += round_rows) {
+      check_interrupt();
+      const std::size_t rows = std::min(round_rows, N - first);
+      const std::size_t share = (rows + lanes - 1) / lanes;  // <= tile_rows
+      pieces.clear();
+      for (std::size_t k = 0; k < mine.size(); ++k) {
+        const std::size_t begin = std::min(rows, mine[k] * share), end = std::min(rows, (mine[k] + 1) * share);
+        lane_rows[k] = end - begin;
+        for (std::size_t r = begin; r < end; r += chunk_rows) {
+          pieces.push_back({k, first + r, std::min(chunk_rows, end - r), k * tile_rows + (r - begin)});
+        }
       }
-    }
-    lane_begin[lanes] = rows;
-    // Phase 1: design points, weighted features and C contributions; rows independent.
-    tbb::parallel_for(
-        tbb::blocked_range<std::size_t>(0, pieces.size(), 1),
-        [&](const tbb::blocked_range<std::size_t>& r) {
-          for (std::size_t c = r.begin(); c != r.end(); ++c) {
-            fill_chunk(rf, points, pieces[c].first, pieces[c].count, chunks[c], phi.data() + pieces[c].row * m);
-          }
-        },
-        tbb::simple_partitioner{});
-    // C and L_0 in point order (serial: the sums must not depend on scheduling).
-    for (std::size_t c = 0; c < pieces.size(); ++c) {
-      for (std::size_t l = 0; l < d; ++l) {
-        const double* part = chunks[c].cross.data() + l * m;
-        for (std::size_t j = 0; j < m; ++j) loss.C(j, l) += part[j];
+      // Phase 1: design points, weighted features and C contributions; rows independent.
+      tbb::parallel_for(
+          tbb::blocked_range<std::size_t>(0, pieces.size(), 1),
+          [&](const tbb::blocked_range<std::size_t>& r) {
+            for (std::size_t c = r.begin(); c != r.end(); ++c) {
+              fill_chunk(rf, points, pieces[c].first, pieces[c].count, chunks[c], phi.data() + pieces[c].row * m);
+            }
+          },
+          tbb::simple_partitioner{});
+      // Each lane's C and L_0 in point order (serial: the sums must not depend on scheduling).
+      for (std::size_t c = 0; c < pieces.size(); ++c) {
+        LaneSums& lane = sums[pieces[c].lane];
+        for (std::size_t l = 0; l < d; ++l) {
+          const double* part = chunks[c].cross.data() + l * m;
+          for (std::size_t j = 0; j < m; ++j) lane.C(j, l) += part[j];
+        }
+        for (double v : chunks[c].points.loss0) lane.L0 += v;
       }
-      for (double v : chunks[c].points.loss0) loss.L0 += v;
+      // Phase 2: each lane adds its rows' Gram matrix to its accumulator.
+      tbb::parallel_for(
+          tbb::blocked_range<std::size_t>(0, mine.size(), 1),
+          [&](const tbb::blocked_range<std::size_t>& r) {
+            for (std::size_t k = r.begin(); k != r.end(); ++k) {
+              if (lane_rows[k] == 0) continue;
+              cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, as_int(m), as_int(lane_rows[k]), 1.0,
+                          phi.data() + k * tile_rows * m, as_int(m), 1.0, sums[k].G.data(), as_int(m));
+            }
+          },
+          tbb::simple_partitioner{});
+      if (options.on_progress) options.on_progress(static_cast<double>(first + rows) / static_cast<double>(N));
     }
-    // Phase 2: each lane adds its rows' Gram matrix to its accumulator.
-    tbb::parallel_for(
-        tbb::blocked_range<std::size_t>(0, lanes, 1),
-        [&](const tbb::blocked_range<std::size_t>& r) {
-          for (std::size_t lane = r.begin(); lane != r.end(); ++lane) {
-            const std::size_t k = lane_begin[lane + 1] - lane_begin[lane];
-            if (k == 0) continue;
-            cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, as_int(m), as_int(k), 1.0,
-                        phi.data() + lane_begin[lane] * m, as_int(m), 1.0, lane_accumulator(lane), as_int(m));
-          }
-        },
-        tbb::simple_partitioner{});
-    if (options.on_progress) options.on_progress(static_cast<double>(first + rows) / static_cast<double>(N));
+  } catch (...) {
+    local_error = std::current_exception();
   }
+  throw_if_any_rank_failed(world, local_error);
 
-  double* G = loss.G.data();
-  for (std::size_t lane = 1; lane < lanes; ++lane) {
-    const double* other = extra_lanes[lane - 1].data();
-    for (std::size_t i = 0; i < m; ++i)
-      for (std::size_t j = 0; j <= i; ++j) G[i * m + j] += other[i * m + j];
+  if (rank != 0) {
+    // Rank 0 asks for each of this rank's lanes in lane order, then says whether the sum is finite.
+    for (const LaneSums& lane : sums) {
+      world.receive(0, tag_send_lane);
+      send_lane(world, lane);
+    }
+    throw_if_any_rank_failed(world, nullptr);
+    return {};
   }
+  // Lane 0 is rank 0's own (0 mod R = 0): the others are added to it in lane order.
+  LaneSums& total = sums[0];
+  for (std::size_t lane = 1; lane < lanes; ++lane) {
+    if (lane % ranks == 0) {
+      const LaneSums& own = sums[lane / ranks];
+      double* G = total.G.data();
+      const double* other = own.G.data();
+      for (std::size_t i = 0; i < m; ++i)
+        for (std::size_t j = 0; j <= i; ++j) G[i * m + j] += other[i * m + j];
+      for (std::size_t k = 0; k < m * d; ++k) total.C.flat()[k] += own.C.flat()[k];
+      total.L0 += own.L0;
+    } else {
+      add_remote_lane(world, static_cast<int>(lane % ranks), total);
+    }
+  }
+  QuadraticLoss loss{std::move(total.G), std::move(total.C), total.L0};
+  double* G = loss.G.data();
   for (std::size_t i = 0; i < m; ++i) {
     for (std::size_t j = i + 1; j < m; ++j) G[i * m + j] = G[j * m + i];
   }
   const auto finite = [](std::span<const double> v) {
     return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
   };
+  std::exception_ptr overflow;
   if (!finite(loss.G.flat()) || !finite(loss.C.flat()) || !std::isfinite(loss.L0)) {
-    throw NumericalError("gram_matrices: non-finite entries in G, C or L0 (features or targets overflowed)");
+    overflow = std::make_exception_ptr(
+        NumericalError("gram_matrices: non-finite entries in G, C or L0 (features or targets overflowed)"));
   }
+  throw_if_any_rank_failed(world, overflow);
   return loss;
 }
 

@@ -7,14 +7,25 @@
 // features of a tile of points are computed and consumed at once by a
 // weighted symmetric rank-k update, so memory is O(m^2 + tile m) whatever the
 // number of points (two m x m accumulators and two tiles of features).
-// Parallelism: features over fixed chunks of rows, then a fixed number (2) of
-// accumulator "lanes", each adding every other tile with one full-size dsyrk
-// and summed in a fixed order at the end; C and L_0 are summed serially in
-// point order. Nothing depends on the thread count, so results are bitwise
-// identical whatever it is.
+// Parallelism: features over fixed chunks of rows, then a fixed number
+// (GramOptions::lanes, 2 by default) of accumulator "lanes": each round of
+// tiles gives every lane its share of the rows, which it adds to its own
+// (G, C, L_0) (G with one full-size dsyrk, C and L_0 serially in point
+// order); the lanes are summed in lane order at the end. Nothing depends on
+// the thread count, so results are bitwise identical whatever it is.
+//
+// Distributed (GramOptions::world with R ranks, collective): lanes are also
+// the unit of distribution. Rank r accumulates lanes r, r + R, ... (design
+// points are counter-based: any rank draws any row, the same bits), and
+// rank 0 adds every lane in lane order, receiving the others' lower
+// triangles one lane at a time in blocks of rows (no m x m receive buffer).
+// The result depends on `lanes`, never on R: with lanes = 6 it is the same
+// for 1, 2, 3 or 6 ranks (ranks beyond `lanes` have no rows). Traffic: the
+// m(m+1)/2 doubles of each lane not on rank 0, plus m d + 1 (C, L_0).
 #include <cstddef>
 #include <functional>
 
+#include "gengap/kernels/communicator.hpp"
 #include "gengap/kernels/matrix.hpp"
 #include "gengap/kernels/random_features.hpp"
 #include "gengap/solvers/dsm_design.hpp"
@@ -38,6 +49,12 @@ struct QuadraticLoss {
 
 struct GramOptions {
   std::size_t tile_rows = 1024;  // points per tile (features: tile_rows x m doubles per tile)
+  // Accumulators (each m x m); fixes the summation order, so the bits.
+  std::size_t lanes = 2;
+  // Ranks sharing the work (collective: every rank calls with the same
+  // arguments); nullptr or one rank: this process alone. The full result is
+  // on rank 0; the other ranks get an empty QuadraticLoss (0 x 0 G).
+  Communicator* world = nullptr;
   // Called with the fraction of the points accumulated after each round of
   // tiles, from the calling thread (progress for m in the thousands, where
   // one Gram matrix takes minutes); empty: not called.

@@ -22,13 +22,17 @@ class LoopbackNetwork {
     const std::lock_guard lock(mutex_);
     inboxes_.at(static_cast<std::size_t>(destination)).push_back(std::move(m));
   }
-  std::optional<Communicator::Message> take(int rank) {
+  // The first message in `rank`'s inbox from `source` with `tag` (-1: any).
+  std::optional<Communicator::Message> take(int rank, int source, int tag) {
     const std::lock_guard lock(mutex_);
     std::deque<Communicator::Message>& box = inboxes_.at(static_cast<std::size_t>(rank));
-    if (box.empty()) return std::nullopt;
-    Communicator::Message m = std::move(box.front());
-    box.pop_front();
-    return m;
+    for (auto it = box.begin(); it != box.end(); ++it) {
+      if ((source >= 0 && it->source != source) || (tag >= 0 && it->tag != tag)) continue;
+      Communicator::Message m = std::move(*it);
+      box.erase(it);
+      return m;
+    }
+    return std::nullopt;
   }
 
  private:
@@ -44,7 +48,8 @@ class LoopbackRank final : public Communicator {
   void send(int destination, int tag, std::string_view bytes) override {
     network_.deliver(destination, {rank_, tag, std::string(bytes)});
   }
-  std::optional<Message> poll() override { return network_.take(rank_); }
+  std::optional<Message> poll(int source, int tag) override { return network_.take(rank_, source, tag); }
+  using Communicator::poll;
 
  private:
   LoopbackNetwork& network_;

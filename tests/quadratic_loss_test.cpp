@@ -14,6 +14,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #include "gengap/kernels/random_features.hpp"
 #include "gengap/solvers/dsm_design.hpp"
 #include "gengap/solvers/quadratic_loss.hpp"
+#include "loopback_world.hpp"
 
 namespace gengap {
 namespace {
@@ -254,6 +256,45 @@ TEST(GramMatrices, BitwiseIdenticalForAnyThreadCount) {
   EXPECT_EQ(std::memcmp(&l1, &l2, sizeof(double)), 0);
 }
 
+// Lanes fix the summation order, ranks only who sums: 5 lanes over 1, 2 and
+// 3 ranks (threads over the in-process network; 3 is an uneven split, 2 and
+// 1 + 2 lanes) give rank 0 the one-process bits, the other ranks nothing.
+// Different lane counts are the same sums in another order: equal to
+// rounding (relative 1e-12: ~3000 rows of O(1) terms, each sum's error
+// ~sqrt(N) ulp).
+TEST(GramMatrices, LanesOverRanksGiveTheOneProcessBits) {
+  const std::size_t m = 300, d = 2;
+  const RandomFeatures rf = make_features(m, d, Activation::silu);
+  const auto points = empirical_monte_carlo(normal_data(31, d), 97, ou_setup(), 9);  // N = 3007
+  GramOptions options = tiles_of(256);
+  options.lanes = 5;
+  const QuadraticLoss one = gram_matrices(rf, *points, options);
+  for (const int ranks : {1, 2, 3}) {
+    LoopbackNetwork network(ranks);
+    std::vector<QuadraticLoss> results(static_cast<std::size_t>(ranks));
+    std::vector<std::thread> threads;
+    for (int r = 0; r < ranks; ++r) {
+      threads.emplace_back([&, r] {
+        LoopbackRank world(network, r);
+        GramOptions o = options;
+        o.world = &world;
+        results[static_cast<std::size_t>(r)] = gram_matrices(rf, *points, o);
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    EXPECT_TRUE(results[0].G == one.G) << ranks;
+    EXPECT_TRUE(results[0].C == one.C) << ranks;
+    EXPECT_EQ(std::memcmp(&results[0].L0, &one.L0, sizeof(double)), 0) << ranks;
+    for (int r = 1; r < ranks; ++r) EXPECT_TRUE(results[static_cast<std::size_t>(r)].G.empty());
+  }
+  options.lanes = 2;
+  const QuadraticLoss two = gram_matrices(rf, *points, options);
+  for (std::size_t k = 0; k < m * m; ++k) {
+    ASSERT_NEAR(two.G.flat()[k], one.G.flat()[k], 1e-12 * (std::abs(one.G.flat()[k]) + 1.0)) << k;
+  }
+  EXPECT_NEAR(two.L0, one.L0, 1e-12 * std::abs(one.L0));
+}
+
 // ------------------------------------------------------------- bad input
 
 // A hand-written source, to feed gram_matrices what the library's never produce.
@@ -302,6 +343,9 @@ TEST(GramMatrices, RejectsBadArguments) {
   expect_invalid([&] { direct_loss(rf, *one_d, Matrix(2, 20)); }, "points");
   const auto two_d = empirical_monte_carlo(normal_data(4, 2), 3, ou_setup(), 1);
   expect_invalid([&] { gram_matrices(rf, *two_d, tiles_of(0)); }, "tile_rows");
+  GramOptions no_lanes;
+  no_lanes.lanes = 0;
+  expect_invalid([&] { gram_matrices(rf, *two_d, no_lanes); }, "lanes");
   expect_invalid([&] { direct_loss(rf, *two_d, Matrix(1, 20)); }, "A");
 
   DesignTile negative = simple_tile(10, 2);

@@ -23,7 +23,7 @@ static_assert(sizeof(KlRow) == 96 && sizeof(BoundRow) == 88 && sizeof(DensitySna
 static_assert(sizeof(EarlyStoppingSummary) == 432, "EarlyStoppingSummary changed: update result_archive.cpp");
 static_assert(sizeof(RandomFeatures) == 160 && sizeof(TimeEmbedding) == 48,
               "RandomFeatures changed: update result_archive.cpp");
-static_assert(sizeof(EarlyStoppingResult) == 1648, "EarlyStoppingResult changed: update result_archive.cpp");
+static_assert(sizeof(EarlyStoppingResult) == 1656, "EarlyStoppingResult changed: update result_archive.cpp");
 #endif
 // Bumped whenever a field is added to, removed from or moved in the result.
 constexpr std::uint32_t format = 1;

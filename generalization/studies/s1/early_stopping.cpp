@@ -7,13 +7,17 @@
 #include <atomic>
 #include <cmath>
 #include <memory>
+#include <exception>
+#include <functional>
 #include <optional>
 
 #include "gengap/generalization/io/detail/config_json.hpp"
+#include "gengap/generalization/studies/s1/detail/kl_sharing.hpp"
 #include "gengap/kernels/blas_runtime.hpp"
 #include "gengap/kernels/error.hpp"
 #include "gengap/kernels/interruption.hpp"
 #include "gengap/kernels/random.hpp"
+#include "gengap/kernels/remote_error.hpp"
 #include "gengap/solvers/dsm_design.hpp"
 #include "gengap/generalization/studies/model_setup.hpp"
 #include "gengap/solvers/gradient_flow.hpp"
@@ -22,7 +26,9 @@
 namespace gengap {
 namespace {
 
+using detail::gather_kl;
 using detail::number_or_null;
+using detail::share_kl_work;
 
 std::unique_ptr<DesignPoints> population_design(const EarlyStoppingConfig& c, const GaussianMixture& target,
                                                 const DsmSetup& setup) {
@@ -227,8 +233,11 @@ nlohmann::ordered_json EarlyStoppingSummary::to_json() const {
 
 EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
                                        const std::function<void(std::string_view)>& on_phase,
-                                       const std::function<void(double)>& on_progress) {
+                                       const std::function<void(double)>& on_progress, Communicator* ranks) {
   config.validate();
+  SingleProcess alone;
+  Communicator& world = ranks != nullptr ? *ranks : alone;
+  const bool lead = world.rank() == 0;  // rank 0 decomposes, projects and assembles the result
   // All parallelism is TBB's (as in run_study and the CLI): OpenBLAS runs
   // single-threaded, so that no BLAS reduction (dsyevd's) depends on a thread
   // count and every caller of the library gets the command line's bits.
@@ -242,6 +251,21 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
   };
   GramOptions gram_options;
   gram_options.on_progress = on_progress;
+  gram_options.lanes = config.gram.lanes;
+  gram_options.world = &world;
+  // Work that rank 0 does alone ends with every rank agreeing on its outcome:
+  // a failure there must not leave the others waiting for it.
+  const auto on_lead = [&](const std::function<void()>& work) {
+    std::exception_ptr error;
+    if (lead) {
+      try {
+        work();
+      } catch (...) {
+        error = std::current_exception();
+      }
+    }
+    throw_if_any_rank_failed(world, error);
+  };
   // Counts finished taus of a parallel KL phase for on_progress.
   const auto tau_counter = [&](std::size_t total) {
     return [&on_progress, total, done = std::make_shared<std::atomic<std::size_t>>(0)] {
@@ -273,8 +297,10 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
       train = gram_matrices(r.features, *model_training_design(config, r.training_set, setup), gram_options);
     }
     const auto timer = start("eigendecomposition");
-    flow.emplace(train, r.initial_weights, GradientFlowOptions{config.tau.eigen_floor});
-    r.eigenvalues = flow->eigen().values;
+    on_lead([&] {
+      flow.emplace(train, r.initial_weights, GradientFlowOptions{config.tau.eigen_floor});
+      r.eigenvalues = flow->eigen().values;
+    });
   }
   ProjectedLoss projected;
   {
@@ -284,61 +310,77 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
       population = gram_matrices(r.features, *population_design(config, target, setup), gram_options);
     }
     const auto timer = start("projection");
-    projected = flow->project(population);
+    if (lead) projected = flow->project(population);
   }
-  {
-    const auto timer = start("curves");
-    r.tau = merged_grid(training_times(*flow, config.tau.points), config.tau.include, r.included_indices);
-    const std::size_t points = r.tau.size();
-    r.loss_train.resize(points);
-    r.loss_pop.resize(points);
-    r.gap.resize(points);
-    r.norm_growth.resize(points);
-    for (std::size_t i = 0; i < points; ++i) {
-      r.loss_train[i] = flow->train_loss(r.tau[i]);
-      r.loss_pop[i] = flow->loss(projected, r.tau[i]);
-      r.gap[i] = r.loss_pop[i] - r.loss_train[i];
-      r.norm_growth[i] = flow->distance_from_start(r.tau[i]);
+  std::vector<std::size_t> quadrature_indices, ode_indices;
+  std::vector<Matrix> kl_weights;  // A(tau) where a KL is wanted, computed serially (BLAS)
+  on_lead([&] {
+    {
+      const auto timer = start("curves");
+      r.tau = merged_grid(training_times(*flow, config.tau.points), config.tau.include, r.included_indices);
+      const std::size_t points = r.tau.size();
+      r.loss_train.resize(points);
+      r.loss_pop.resize(points);
+      r.gap.resize(points);
+      r.norm_growth.resize(points);
+      for (std::size_t i = 0; i < points; ++i) {
+        r.loss_train[i] = flow->train_loss(r.tau[i]);
+        r.loss_pop[i] = flow->loss(projected, r.tau[i]);
+        r.gap[i] = r.loss_pop[i] - r.loss_train[i];
+        r.norm_growth[i] = flow->distance_from_start(r.tau[i]);
+      }
+      for (std::size_t i = 0; i < points; ++i) {
+        if (!std::isfinite(r.loss_train[i]) || !std::isfinite(r.loss_pop[i]) || !std::isfinite(r.norm_growth[i])) {
+          throw NumericalError("early stopping: non-finite loss at tau = " + std::to_string(r.tau[i]));
+        }
+      }
+      r.saved_indices = saved_tau_indices(points, config.tau.saved);  // points = grid_points()
+      for (const std::size_t i : r.saved_indices) r.saved_weights.push_back(flow->weights(r.tau[i]));
     }
-    for (std::size_t i = 0; i < points; ++i) {
-      if (!std::isfinite(r.loss_train[i]) || !std::isfinite(r.loss_pop[i]) || !std::isfinite(r.norm_growth[i])) {
-        throw NumericalError("early stopping: non-finite loss at tau = " + std::to_string(r.tau[i]));
+    {
+      const auto timer = start("bounds");
+      if (config.bounds.enabled) {
+        BoundSettings settings;
+        settings.score_matching = config.bounds.score_matching;
+        settings.time_nodes = config.population_loss.time_nodes;
+        settings.space_nodes = config.population_loss.space_nodes;
+        if (config.bounds.monte_carlo_error && config.train_loss.method == TrainLossMethod::monte_carlo) {
+          settings.second_draws = config.train_loss.draws_per_sample;
+        }
+        r.bounds = bound_terms_along_training(*flow, r.tau, r.loss_train, r.features, target, r.training_set, setup,
+                                              settings, config.seed);
       }
     }
-    r.saved_indices = saved_tau_indices(points, config.tau.saved);  // points = grid_points()
-    for (const std::size_t i : r.saved_indices) r.saved_weights.push_back(flow->weights(r.tau[i]));
-  }
-  {
-    const auto timer = start("bounds");
-    if (config.bounds.enabled) {
-      BoundSettings settings;
-      settings.score_matching = config.bounds.score_matching;
-      settings.time_nodes = config.population_loss.time_nodes;
-      settings.space_nodes = config.population_loss.space_nodes;
-      if (config.bounds.monte_carlo_error && config.train_loss.method == TrainLossMethod::monte_carlo) {
-        settings.second_draws = config.train_loss.draws_per_sample;
-      }
-      r.bounds = bound_terms_along_training(*flow, r.tau, r.loss_train, r.features, target, r.training_set, setup,
-                                            settings, config.seed);
-    }
-  }
-  r.kl.assign(r.tau.size(), KlRow{});
-  const std::vector<std::size_t> quadrature_indices = config.kl_quadrature_indices(r.included_indices);
-  const std::vector<std::size_t> ode_indices = config.kl_ode_indices(r.included_indices);
+  });
   std::optional<KlAlongTraining> kl;
-  std::vector<Matrix> kl_weights(r.tau.size());  // A(tau) where a KL is wanted, computed serially (BLAS)
   double floor = std::numeric_limits<double>::quiet_NaN();
   {
     const auto timer = start("kl_setup");
-    if (!quadrature_indices.empty() || !ode_indices.empty()) {
-      kl.emplace(target, r.training_set, r.features, setup, config.kl_settings(), config.seed);
+    on_lead([&] {
+      r.kl.assign(r.tau.size(), KlRow{});
+      quadrature_indices = config.kl_quadrature_indices(r.included_indices);
+      ode_indices = config.kl_ode_indices(r.included_indices);
+      kl_weights.resize(r.tau.size());
       for (const auto* indices : {&quadrature_indices, &ode_indices}) {
         for (const std::size_t i : *indices)
           if (kl_weights[i].empty()) kl_weights[i] = flow->weights(r.tau[i]);
       }
+    });
+    // The other ranks get the KL's taus and weights (d x m each): they share the KL's work.
+    share_kl_work(world, quadrature_indices, ode_indices, kl_weights);
+    if (!quadrature_indices.empty() || !ode_indices.empty()) {
+      kl.emplace(target, r.training_set, r.features, setup, config.kl_settings(), config.seed);
       if (config.kl.quadrature) floor = kl->floor().kl;
     }
   }
+  // Rank r computes the KL at the taus k with k % R == r (every tau's KL is
+  // one independent computation: the same bits on whichever rank).
+  const auto ranks_count = static_cast<std::size_t>(world.size()), rank = static_cast<std::size_t>(world.rank());
+  const auto own_tasks = [&](std::size_t count) {
+    std::vector<std::size_t> tasks;
+    for (std::size_t k = rank; k < count; k += ranks_count) tasks.push_back(k);
+    return tasks;
+  };
   std::vector<KlQuadratureAtTau> quadrature_results(quadrature_indices.size());
   // p_0 and p_theta on row i's final quadrature grid, within the initial window.
   const auto density_snapshot = [&](std::size_t i) {
@@ -361,14 +403,22 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
     std::vector<double> score_integral(quadrature_indices.size(), std::numeric_limits<double>::quiet_NaN());
     // One tau per task: a quadrature round often has too few new nodes to
     // keep every core busy on its own.
-    const auto tau_done = tau_counter(quadrature_indices.size());
-    tbb::parallel_for(std::size_t{0}, quadrature_indices.size(), [&](std::size_t k) {
-      const Matrix& A = kl_weights[quadrature_indices[k]];
-      results[k] = kl->quadrature(A);
-      if (config.kl.score_integral) score_integral[k] = kl->score_integral(A).kl;
-      tau_done();
-    });
-    for (std::size_t k = 0; k < quadrature_indices.size(); ++k) {
+    const std::vector<std::size_t> tasks = own_tasks(quadrature_indices.size());
+    const auto tau_done = tau_counter(tasks.size());
+    std::exception_ptr error;
+    try {
+      tbb::parallel_for(std::size_t{0}, tasks.size(), [&](std::size_t t) {
+        const std::size_t k = tasks[t];
+        const Matrix& A = kl_weights[quadrature_indices[k]];
+        results[k] = kl->quadrature(A);
+        if (config.kl.score_integral) score_integral[k] = kl->score_integral(A).kl;
+        tau_done();
+      });
+    } catch (...) {
+      error = std::current_exception();
+    }
+    gather_kl(world, error, results, &score_integral);
+    for (std::size_t k = 0; lead && k < quadrature_indices.size(); ++k) {
       KlRow& row = r.kl[quadrature_indices[k]];
       const KlQuadratureAtTau& q = results[k];
       row.evaluated = true;
@@ -387,12 +437,19 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
   {
     const auto timer = start("kl_ode");
     std::vector<KlMonteCarloAtTau> results(ode_indices.size());
-    const auto tau_done = tau_counter(ode_indices.size());
-    tbb::parallel_for(std::size_t{0}, ode_indices.size(), [&](std::size_t k) {
-      results[k] = kl->monte_carlo(kl_weights[ode_indices[k]]);
-      tau_done();
-    });
-    for (std::size_t k = 0; k < ode_indices.size(); ++k) {
+    const std::vector<std::size_t> tasks = own_tasks(ode_indices.size());
+    const auto tau_done = tau_counter(tasks.size());
+    std::exception_ptr error;
+    try {
+      tbb::parallel_for(std::size_t{0}, tasks.size(), [&](std::size_t t) {
+        results[tasks[t]] = kl->monte_carlo(kl_weights[ode_indices[tasks[t]]]);
+        tau_done();
+      });
+    } catch (...) {
+      error = std::current_exception();
+    }
+    gather_kl(world, error, results, nullptr);
+    for (std::size_t k = 0; lead && k < ode_indices.size(); ++k) {
       KlRow& row = r.kl[ode_indices[k]];
       const KlMonteCarloAtTau& m = results[k];
       row.evaluated = true;
@@ -403,6 +460,7 @@ EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
       row.flags |= m.flags;
     }
   }
+  if (!lead) return r;  // the others' share is in rank 0's result
   r.summary = summarize(r, *flow);
   r.summary.kl_floor = floor;
   // The included taus and tau* have a KL, so their weights are at hand:

@@ -33,6 +33,7 @@
 #include "gengap/generalization/io/run_record.hpp"
 #include "gengap/generalization/studies/model_config.hpp"
 #include "gengap/kernels/activation.hpp"
+#include "gengap/kernels/communicator.hpp"
 #include "gengap/kernels/gaussian_mixture.hpp"
 #include "gengap/kernels/matrix.hpp"
 #include "gengap/kernels/random_features.hpp"
@@ -132,6 +133,16 @@ struct EarlyStoppingConfig : RandomFeatureModelConfig {
     bool score_matching = true;
     bool monte_carlo_error = true;
   } bounds;
+
+  // The Gram matrices of L_n and L (quadratic_loss.hpp) are sums over `lanes`
+  // interleaved subsets of their design rows, added in lane order: the
+  // summation order, so the bits, depend on `lanes` alone (never on threads
+  // or MPI ranks). Lanes are the unit of distribution of one run over R
+  // ranks (rank r accumulates lanes r, r + R, ...; each lane holds an m x m
+  // accumulator): set a multiple of R to keep every rank busy.
+  struct Gram {
+    std::size_t lanes = 2;
+  } gram;
 
   // Throws InvalidArgument naming the dotted field ("model.m: must be positive, got 0").
   void validate() const;
@@ -280,8 +291,17 @@ struct EarlyStoppingResult {
 // tell (the Gram matrices by rows, the KL phases by taus; not dsyevd), from
 // any thread and possibly concurrently: it must be thread-safe.
 inline constexpr std::size_t early_stopping_phase_count = 11;
+//
+// Distributed (`world` with R > 1 ranks; collective, every rank with the same
+// config): the Gram matrices are split by their lanes (config.gram.lanes,
+// quadratic_loss.hpp) and the KL's taus round-robin over the ranks; rank 0
+// alone decomposes G_n, projects, computes the curves and bound terms and the
+// weights it sends out, and returns the whole result, the one-process result
+// bit for bit for any R. The other ranks return a result holding only the
+// config and their timings. A failure on any rank throws on every rank.
 EarlyStoppingResult run_early_stopping(const EarlyStoppingConfig& config,
                                        const std::function<void(std::string_view)>& on_phase = {},
-                                       const std::function<void(double)>& on_progress = {});
+                                       const std::function<void(double)>& on_progress = {},
+                                       Communicator* world = nullptr);
 
 }  // namespace gengap

@@ -70,6 +70,7 @@ void EarlyStoppingConfig::validate() const {
   require(std::isfinite(target.mu), "target.mu", "must be finite, got " + config_number(target.mu));
   require_positive(target.variance, "target.variance");
   require_positive(n, "n");
+  require_positive(gram.lanes, "gram.lanes");
   RandomFeatureModelConfig::validate();
   if (population_loss.method == PopulationLossMethod::quadrature) {
     require_positive(population_loss.time_nodes, "population_loss.time_nodes");
@@ -208,6 +209,7 @@ nlohmann::ordered_json to_json(const EarlyStoppingConfig& c) {
   j["bounds"] = {{"enabled", c.bounds.enabled},
                  {"score_matching", c.bounds.score_matching},
                  {"monte_carlo_error", c.bounds.monte_carlo_error}};
+  j["gram"] = {{"lanes", c.gram.lanes}};
   return j;
 }
 
@@ -267,6 +269,11 @@ EarlyStoppingConfig early_stopping_config_from_json(const nlohmann::json& json) 
     r.read("enabled", c.bounds.enabled);
     r.read("score_matching", c.bounds.score_matching);
     r.read("monte_carlo_error", c.bounds.monte_carlo_error);
+    r.finish();
+  }
+  if (const Json* gram = root.find("gram")) {
+    ObjectReader r(*gram, "gram");
+    r.read("lanes", c.gram.lanes);
     r.finish();
   }
   root.finish();

@@ -38,8 +38,7 @@ using Clock = std::chrono::steady_clock;
 // every result is sent; rank 0 returns when every worker has said bye and its
 // own slots are idle.
 enum Tag : int {
-  tag_config = 1,  // rank 0 -> all: the study config (JSON), checked by each worker
-  tag_request,     // worker -> 0: a slot is free
+  tag_request = 1,     // worker -> 0: a slot is free
   tag_assign,      // 0 -> worker: setting k
   tag_finish,      // 0 -> worker: no more settings for that slot
   tag_stop,        // 0 -> worker: a setting failed somewhere: interrupt the ones in flight
@@ -395,20 +394,7 @@ void require_same_study_config(const StudyConfig& config, Communicator& world) {
     config_error = std::current_exception();
   }
   throw_if_any_rank_failed(world, config_error);
-  const std::string text = to_json(config).dump();
-  std::exception_ptr mismatch;
-  if (world.rank() == 0) {
-    for (int rank = 1; rank < world.size(); ++rank) world.send(rank, tag_config, text);
-  } else {
-    const Communicator::Message m = world.receive();
-    if (m.tag != tag_config || m.bytes != text) {
-      mismatch = std::make_exception_ptr(InvalidArgument(
-          "config", "rank " + std::to_string(world.rank()) +
-                        "'s study config differs from rank 0's (every rank must be started with the same "
-                        "command line and files)"));
-    }
-  }
-  throw_if_any_rank_failed(world, mismatch);
+  require_same_on_every_rank(world, to_json(config).dump(), "config", "study config");
 }
 
 StudyResult run_study_distributed(const StudyConfig& config, Communicator& world, const StudyCallbacks& callbacks) {
