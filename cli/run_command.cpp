@@ -108,10 +108,11 @@ void print_summary(const EarlyStoppingResult& r, const std::filesystem::path& ou
           ? "K=" + std::to_string(c.train_loss.draws_per_sample)
           : "quadrature " + std::to_string(c.train_loss.time_nodes) + "x" + std::to_string(c.train_loss.noise_nodes);
   std::printf("gengap run (S1 early stopping): two modes mu=%g, n=%zu, m=%zu, %s/%s, %s T=%g t_min=%g, %s, seed=%llu, "
-              "%d threads\n",
+              "%s\n",
               c.target.mu, c.n, c.model.m, std::string(to_string(c.model.activation)).c_str(),
               std::string(to_string(c.model.embedding)).c_str(), std::string(to_string(c.schedule.kind)).c_str(),
-              c.schedule.T, c.schedule.t_min, train_loss.c_str(), static_cast<unsigned long long>(c.seed), threads);
+              c.schedule.T, c.schedule.t_min, train_loss.c_str(), static_cast<unsigned long long>(c.seed),
+              processes_text(threads).c_str());
   std::printf("  G_n: %zu of %zu eigenvalues above the floor, lambda_max=%.4g; tau from %.4g to %.4g (%zu points)\n",
               s.eigen_kept, r.eigenvalues.size(), s.lambda_max, r.tau.front(), r.tau.back(), r.tau.size());
   std::printf("  min population loss L=%.6g at tau=%.4g (L_n=%.6g, gap=%.4g)\n", s.loss_pop_best, s.tau_best,

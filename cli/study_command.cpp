@@ -181,7 +181,7 @@ std::string values_text(const StudyConfig& c) {
   return "{" + text + "}";
 }
 
-void print_header(const StudyConfig& c, int threads, int ranks, std::size_t in_flight) {
+void print_header(const StudyConfig& c, int threads, std::size_t in_flight) {
   const EarlyStoppingConfig& b = c.base;
   const std::string key(swept_key(c.kind));
   std::string base;
@@ -198,13 +198,11 @@ void print_header(const StudyConfig& c, int threads, int ranks, std::size_t in_f
   std::string schedule = std::string(to_string(b.schedule.kind));
   if (c.kind != StudyKind::diffusion_time) schedule += " T=" + format_number(b.schedule.T, "%g");  // else swept
   schedule += " t_min=" + format_number(b.schedule.t_min, "%g");
-  const std::string processes =
-      ranks > 1 ? std::to_string(ranks) + " ranks x " + std::to_string(threads) + " threads" : std::to_string(threads) + " threads";
   std::printf("gengap study %s (%s): %s in %s; %s, %s/%s, %s, %s, seed=%llu, %s, %zu settings at once\n",
               std::string(to_string(c.kind)).c_str(), std::string(study_label(c.kind)).c_str(), key.c_str(),
               values_text(c).c_str(), base.c_str(), std::string(to_string(b.model.activation)).c_str(),
               std::string(to_string(b.model.embedding)).c_str(), schedule.c_str(), train_loss.c_str(),
-              static_cast<unsigned long long>(b.seed), processes.c_str(), in_flight);
+              static_cast<unsigned long long>(b.seed), processes_text(threads).c_str(), in_flight);
 }
 
 // The per-setting table: columns depend on the study (fixed tau, threshold).
@@ -432,7 +430,7 @@ int study(const StudyCommandOptions& options) {
   bar.advance(std::max(0.0, total - bar.done()));
   bar.finish();
 
-  print_header(config, threads, ranks, in_flight);
+  print_header(config, threads, in_flight);
   print_table(config, folder.finished());
   print_bound_table(config, folder.finished(), folder.summary());
   print_fits(folder.summary());

@@ -17,6 +17,11 @@ bool speaks_for_run() { return current->rank() == 0; }
 
 void agree_across_ranks(const std::exception_ptr& local_error) { throw_if_any_rank_failed(*current, local_error); }
 
+std::string processes_text(int threads_per_rank) {
+  const std::string threads = std::to_string(threads_per_rank) + " threads";
+  return current->size() > 1 ? std::to_string(current->size()) + " ranks x " + threads : threads;
+}
+
 void require_single_process(const std::string& command) {
   if (current->size() == 1) return;
   throw InvalidArgument("mpirun", "gengap " + command + " runs in one process (" + std::to_string(current->size()) +

@@ -24,6 +24,9 @@ bool speaks_for_run();  // world().rank() == 0
 // every rank throws the lowest failing rank's error.
 void agree_across_ranks(const std::exception_ptr& local_error);
 
+// "2 threads", or "4 ranks x 2 threads" in a distributed run (the terminal's summary lines).
+std::string processes_text(int threads_per_rank);
+
 // Commands that do not distribute refuse R > 1: InvalidArgument("mpirun",
 // "gengap <command> runs in one process; ...").
 void require_single_process(const std::string& command);

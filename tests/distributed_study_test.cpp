@@ -89,28 +89,9 @@ TEST(DistributedStudy, AnyNumberOfRanksGivesTheOneProcessBits) {
 
 TEST(DistributedStudy, RankZeroSeesEveryPhaseOfEverySettingOneSettingAtATime) {
   const StudyConfig c = tiny_capacity();
-  std::mutex mutex;
-  std::map<std::size_t, std::vector<std::string>> phases;
-  std::vector<std::size_t> finished;
-  std::atomic<int> inside{0}, overlaps{0};
-  StudyCallbacks callbacks;
-  callbacks.on_phase = [&](std::size_t k, std::string_view phase) {
-    const std::lock_guard lock(mutex);
-    phases[k].emplace_back(phase);
-  };
-  callbacks.on_setting = [&](const StudySetting& s) {
-    if (inside.fetch_add(1) != 0) ++overlaps;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    finished.push_back(s.summary.index);
-    inside.fetch_sub(1);
-  };
-  const StudyResult r = run_on_ranks(c, 3, callbacks);
-  EXPECT_EQ(overlaps.load(), 0);
-  std::sort(finished.begin(), finished.end());
-  EXPECT_EQ(finished, (std::vector<std::size_t>{0, 1, 2, 3, 4}));
-  std::vector<std::string> expected;
-  for (const auto& [name, cost] : estimated_phase_costs(c.setting(0))) expected.push_back(name);
-  for (std::size_t k = 0; k < 5; ++k) EXPECT_EQ(phases[k], expected) << k;
+  CallbackRecorder recorder;
+  run_on_ranks(c, 3, recorder.callbacks());
+  recorder.expect_every_setting_and_phase(c);
 }
 
 TEST(DistributedStudy, StopRequestKeepsTheFinishedSettings) {

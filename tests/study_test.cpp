@@ -441,34 +441,10 @@ TEST(Study, CallbacksSeeEveryPhaseAndSettingOneAtATime) {
   StudyConfig c = small_study(StudyKind::sample_size, {40, 80, 160});
   c.base.tau.points = 10;
   c.base.kl.test_points = 0;  // quadrature only: fast
-  std::mutex mutex;
-  std::map<std::size_t, std::vector<std::string>> phases;
-  std::vector<std::size_t> finished;
-  std::atomic<int> inside{0};
-  std::atomic<int> overlaps{0};
-  StudyCallbacks callbacks;
-  callbacks.on_phase = [&](std::size_t k, std::string_view phase) {
-    const std::lock_guard lock(mutex);
-    phases[k].emplace_back(phase);
-  };
-  callbacks.on_setting = [&](const StudySetting& s) {
-    if (inside.fetch_add(1) != 0) ++overlaps;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // widen any overlap
-    finished.push_back(s.summary.index);
-    inside.fetch_sub(1);
-  };
+  CallbackRecorder recorder;
   const tbb::global_control two(tbb::global_control::max_allowed_parallelism, 2);
-  const StudyResult r = run_study(c, callbacks);
-  EXPECT_EQ(overlaps.load(), 0);
-  std::sort(finished.begin(), finished.end());
-  EXPECT_EQ(finished, (std::vector<std::size_t>{0, 1, 2}));
-  std::vector<std::string> expected;
-  for (const auto& [name, cost] : estimated_phase_costs(c.setting(0))) {
-    expected.push_back(name);
-    EXPECT_GE(cost, 0.0) << name;
-  }
-  ASSERT_EQ(expected.size(), early_stopping_phase_count);
-  for (std::size_t k = 0; k < 3; ++k) EXPECT_EQ(phases[k], expected) << k;  // the cost model's names and order
+  run_study(c, recorder.callbacks());
+  recorder.expect_every_setting_and_phase(c);
 }
 
 TEST(Study, StopRequestKeepsTheFinishedSettings) {

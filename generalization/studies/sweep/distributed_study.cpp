@@ -425,15 +425,7 @@ StudyResult run_study_distributed(const StudyConfig& config, Communicator& world
   std::iota(order.begin(), order.end(), std::size_t{0});
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return cost[a] > cost[b]; });
 
-  std::vector<std::optional<StudySetting>> finished =
-      Coordinator(config, world, callbacks, settings, std::move(order), slots).run();
-  std::vector<StudySettingSummary> rows;
-  for (std::optional<StudySetting>& s : finished) {
-    if (!s) continue;
-    rows.push_back(s->summary);
-    r.settings.push_back(std::move(*s));
-  }
-  r.summary = summarize_study(config, rows);
+  r = collect_study_result(config, Coordinator(config, world, callbacks, settings, std::move(order), slots).run());
   r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return r;
 }

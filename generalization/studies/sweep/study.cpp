@@ -502,6 +502,12 @@ StudyResult run_study(const StudyConfig& config, const StudyCallbacks& callbacks
             if (callbacks.on_setting) callbacks.on_setting(*finished[k]);
           }));
 
+  StudyResult r = collect_study_result(config, std::move(finished));
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
+
+StudyResult collect_study_result(const StudyConfig& config, std::vector<std::optional<StudySetting>> finished) {
   StudyResult r;
   r.config = config;
   std::vector<StudySettingSummary> rows;
@@ -511,7 +517,6 @@ StudyResult run_study(const StudyConfig& config, const StudyCallbacks& callbacks
     r.settings.push_back(std::move(*s));
   }
   r.summary = summarize_study(config, rows);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;
 }
 

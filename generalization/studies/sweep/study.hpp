@@ -287,6 +287,11 @@ struct StudyCallbacks {
 // Validates, then runs every setting (see the top of this file).
 StudyResult run_study(const StudyConfig& config, const StudyCallbacks& callbacks = {});
 
+// The StudyResult of the settings that finished (finished[k] for setting k,
+// empty where it did not): settings in index order and their summary; the
+// caller sets seconds.
+StudyResult collect_study_result(const StudyConfig& config, std::vector<std::optional<StudySetting>> finished);
+
 // A rough cost model of run_early_stopping's phases for progress and
 // scheduling, in estimated core-seconds (calibrated on the S1 defaults; only
 // ratios matter): {phase name, cost} in the order the phases run, the names
