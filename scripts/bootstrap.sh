@@ -11,6 +11,7 @@ packages=(
   gnuplot-nox python3-numpy python3-scipy
   python3-dev pybind11-dev python3-pytest python3-matplotlib
   libopenmpi-dev openmpi-bin
+  zlib1g-dev python3-sklearn
 )
 missing=()
 for p in "${packages[@]}"; do
