@@ -8,9 +8,12 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
+
+#include "gengap/generalization/io/atomic_file.hpp"
 
 namespace gengap::cli {
 namespace {
@@ -27,9 +30,17 @@ std::atomic<bool> g_active{false};
 struct sigaction g_previous[kSignalCount];
 
 static_assert(std::atomic<int>::is_always_lock_free, "the signal handler needs a lock-free atomic");
+static_assert(std::atomic<bool>::is_always_lock_free, "the signal handler needs a lock-free atomic");
+
+// The instant record (prepare_instant_record): paths in static buffers, read
+// by the handler only while g_instant_ready is true.
+char g_instant_file[4096];
+char g_instant_target[4096];
+std::atomic<bool> g_instant_ready{false};
 
 extern "C" void on_signal(int signal_number) {
   const int saved_errno = errno;  // write() may change it under the interrupted code's feet
+  if (g_instant_ready.exchange(false)) ::rename(g_instant_file, g_instant_target);
   const int fd = g_pipe_write.load();
   if (fd >= 0) {
     const auto byte = static_cast<unsigned char>(signal_number);
@@ -75,6 +86,24 @@ InterruptExit::InterruptExit(std::function<void()> on_interrupt) : on_interrupt_
   }
 }
 
+void InterruptExit::prepare_instant_record(const std::filesystem::path& target, const std::string& contents) {
+  withdraw_instant_record();
+  if (interrupted()) return;  // the watcher is about to write the full last word
+  std::string name = target.filename().string();
+  name.insert(name.begin(), '.');
+  name.append(".interrupted");
+  const std::filesystem::path file = target.parent_path() / name;
+  const std::string file_text = file.string(), target_text = target.string();
+  if (file_text.size() >= sizeof g_instant_file || target_text.size() >= sizeof g_instant_target) return;
+  write_file_atomically(file, contents);
+  instant_file_ = file;
+  std::memcpy(g_instant_file, file_text.c_str(), file_text.size() + 1);
+  std::memcpy(g_instant_target, target_text.c_str(), target_text.size() + 1);
+  g_instant_ready.store(true);
+}
+
+void InterruptExit::withdraw_instant_record() { g_instant_ready.store(false); }
+
 InterruptExit::~InterruptExit() {
   // Handlers first: a signal from here on goes to the previous handler, and
   // one that came before is already in the pipe, ahead of the stop byte.
@@ -85,6 +114,11 @@ InterruptExit::~InterruptExit() {
   watcher_.join();
   ::close(pipe_[0]);
   ::close(pipe_[1]);
+  g_instant_ready.store(false);
+  if (!instant_file_.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove(instant_file_, ignored);  // not used: the run ended normally
+  }
   g_active.store(false);
 }
 
@@ -103,6 +137,8 @@ void InterruptExit::watch() {
       // Exiting is the point; a failing last word must not prevent it.
     }
     std::fflush(nullptr);
+    // The full last word is written: an instant record prepared meanwhile is not needed.
+    if (g_instant_ready.exchange(false)) ::unlink(g_instant_file);
     std::_Exit(130);
   }
 }

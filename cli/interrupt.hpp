@@ -22,6 +22,8 @@
 // it to every rank, whereas its answer to SIGINT/SIGTERM is SIGTERM followed
 // within milliseconds by SIGKILL.
 #include <atomic>
+#include <filesystem>
+#include <string>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -42,6 +44,17 @@ class InterruptExit {
   // stop starting new work instead of taking write_mutex() again and again.
   bool interrupted() const { return interrupted_.load(); }
 
+  // A last word that takes no time, for launchers that kill within
+  // milliseconds of their signal (OpenMPI's mpirun: SIGTERM, then SIGKILL
+  // ~3 ms later): `contents` (e.g. config.json saying "interrupted") is
+  // written now beside `target` as ".<name>.interrupted", and the signal
+  // handler itself renames it over `target` (rename is async-signal-safe),
+  // before the watcher's fuller last word. Call under write_mutex() after
+  // each write of `target`, and withdraw_instant_record() before the next
+  // one. The destructor removes a prepared file that was not used.
+  void prepare_instant_record(const std::filesystem::path& target, const std::string& contents);
+  void withdraw_instant_record();
+
  private:
   void watch();
 
@@ -50,6 +63,7 @@ class InterruptExit {
   std::atomic<bool> interrupted_{false};
   int pipe_[2] = {-1, -1};  // read end, write end (the handler writes to [1])
   std::thread watcher_;
+  std::filesystem::path instant_file_;  // the prepared instant record, if any
 };
 
 }  // namespace gengap::cli

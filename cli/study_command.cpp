@@ -104,11 +104,16 @@ class StudyFolder {
 
   // config.json alone (the interrupt's last word: no plots, no gnuplot).
   void write_record(const std::string& status) { write_record(status, summary()); }
+  // What write_record(status) would write.
+  std::string record_text(const std::string& status) const { return record_json(status, summary()).dump(2) + "\n"; }
 
   const nlohmann::ordered_json& plots() const { return plots_; }
 
  private:
   void write_record(const std::string& status, const StudySummary& summary) {
+    write_file_atomically(out_ / "config.json", record_json(status, summary).dump(2) + "\n");
+  }
+  nlohmann::ordered_json record_json(const std::string& status, const StudySummary& summary) const {
     nlohmann::ordered_json record = record_;
     record["status"] = status;
     nlohmann::ordered_json timings;
@@ -141,7 +146,7 @@ class StudyFolder {
     record["settings"] = settings;
     record["summary_columns"] = StudySettingSummary::columns();
     record["plots"] = plots_;
-    write_file_atomically(out_ / "config.json", record.dump(2) + "\n");
+    return record;
   }
 
   fs::path out_;
@@ -378,6 +383,7 @@ int study(const StudyCommandOptions& options) {
     const std::lock_guard lock(interrupt.write_mutex());
     remove_stale_settings(out / "settings");
     folder.write("running");
+    interrupt.prepare_instant_record(out / "config.json", folder.record_text("interrupted"));
   }
 
   StudyCallbacks callbacks;
@@ -407,7 +413,11 @@ int study(const StudyCommandOptions& options) {
     const std::size_t k = s.summary.index;
     write_setting_folder(out / "settings" / folder_name(config, k), config, s, options);
     folder.add(s);
+    // The instant record stays armed through the setting's own folder (config.json
+    // does not list it yet) and is re-armed once config.json lists it.
+    interrupt.withdraw_instant_record();
     folder.write("running");
+    interrupt.prepare_instant_record(out / "config.json", folder.record_text("interrupted"));
     ++done;
     double rest = 0.0;
     {
@@ -425,7 +435,10 @@ int study(const StudyCommandOptions& options) {
 
   const StudyResult result = run_recording_status(
       interrupt.write_mutex(), [&] { return run_study_distributed(config, world(), callbacks); },
-      [&](const std::string& status) { folder.write_record(status); });
+      [&](const std::string& status) {
+        interrupt.withdraw_instant_record();
+        folder.write_record(status);
+      });
   // The phase costs were added up in another order: what rounding left over.
   bar.advance(std::max(0.0, total - bar.done()));
   bar.finish();

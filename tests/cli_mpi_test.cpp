@@ -158,6 +158,7 @@ TEST_F(CliMpi, FolderIsTheOneProcessFolderForOneTwoAndThreeRanks) {
     expect_same_folder(dir_ / "one", out);
     const auto config = nlohmann::json::parse(read(out / "config.json"));
     EXPECT_EQ(config["status"], "complete");
+    EXPECT_FALSE(fs::exists(out / ".config.json.interrupted"));
     if (ranks > 1) {
       // Rank 1 asks for work as soon as it starts: some settings came from it, each as one message.
       EXPECT_EQ(config["distributed"]["ranks"], ranks);
@@ -232,9 +233,10 @@ pid_t rank_pid(const fs::path& out, int rank) {
 
 // Starts a capacity study of 8 settings of ~1 s each on 2 ranks, waits until
 // one setting is listed, then does `stop` (given mpirun's pid); returns
-// mpirun's exit code and checks what stayed.
+// mpirun's exit code and checks what stayed (with the last word on stderr
+// and a consistent folder, or, without time for one, the instant record).
 int stopped_run(const fs::path& dir, const std::function<void(pid_t mpirun, const fs::path& out)>& stop,
-                std::string& err) {
+                std::string& err, bool last_word = true) {
   const fs::path out = dir / "capacity";
   std::vector<std::string> args = {"env"};
   args.insert(args.end(), kMpiEnvironment.begin(), kMpiEnvironment.end());
@@ -267,11 +269,20 @@ int stopped_run(const fs::path& dir, const std::function<void(pid_t mpirun, cons
   err = read(dir / "stderr.txt");
   const auto config = nlohmann::json::parse(read(out / "config.json"));
   EXPECT_EQ(config["status"], "interrupted");
+  if (!last_word) {
+    // Killed within milliseconds: config.json (the instant record) lists complete settings only.
+    EXPECT_GE(config["settings"].size(), 1u);
+    for (const auto& entry : config["settings"]) {
+      EXPECT_TRUE(fs::exists(out / entry["folder"].get<std::string>() / "config.json")) << entry["folder"];
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
   const std::vector<std::size_t> kept = testing_cli::expect_consistent_folder(out, 8);
   EXPECT_GE(kept.size(), 1u);
   EXPECT_LT(kept.size(), 8u);
   const std::string line = "gengap: interrupted: kept " + std::to_string(kept.size()) + " of 8 settings in ";
   EXPECT_NE(err.find(line), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(out / ".config.json.interrupted"));  // renamed over config.json, or removed
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -285,6 +296,15 @@ TEST_F(CliMpi, AKilledRankStopsTheRunAndKeepsTheFinishedSettings) {
         ASSERT_EQ(::kill(worker, SIGKILL), 0);
       },
       err);
+  EXPECT_NE(code, 0);
+}
+
+// mpirun's Ctrl-C: SIGTERM and ~3 ms later SIGKILL to every rank. The
+// signal handler's instant record still says "interrupted".
+TEST_F(CliMpi, CtrlCOnMpirunStillRecordsTheInterruption) {
+  std::string err;
+  const int code = stopped_run(dir_, [](pid_t mpirun, const fs::path&) { ASSERT_EQ(::kill(mpirun, SIGINT), 0); }, err,
+                               false);
   EXPECT_NE(code, 0);
 }
 
