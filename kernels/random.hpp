@@ -31,6 +31,7 @@ inline constexpr std::uint64_t sgd_time = 14;         // fresh t of each SGD/Ada
 inline constexpr std::uint64_t sgd_noise = 15;        // fresh eps of each SGD/Adam step
 inline constexpr std::uint64_t second_draws_noise = 16;  // eps of the independent re-draws (with second_draws for t)
 inline constexpr std::uint64_t bound_noise = 17;      // z of the diffusion-time bound's score-norm statistic
+inline constexpr std::uint64_t data_split = 18;       // the permutation that splits a data set into training and held-out
 }  // namespace streams
 
 class CounterRng {

@@ -4,11 +4,14 @@
 // and NumPy's loadtxt): the pixel sum, the label counts, the first and last
 // images; scaling maps 0..16 onto the range exactly; a missing file, a short
 // line, a value out of range or not an integer, and an empty file are errors
-// naming the file and the line.
+// naming the file and the line. The training/held-out split is a permutation
+// (every image once), disjoint, nested in n, the same for the same seed and
+// another for another, and refuses impossible sizes.
 #include <gtest/gtest.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -104,6 +107,45 @@ TEST_F(DigitsFile, BadContentNamesTheFileAndTheLine) {
               "digits: cannot open " + missing + " (Debian ships it in python3-sklearn: apt-get install python3-sklearn)");
   }
   EXPECT_THROW(scaled_digits(read_digits(), 1.0, -1.0), InvalidArgument);
+}
+
+TEST(DigitsSplit, DisjointNestedAndSeeded) {
+  const DigitsSplit split = split_digits(1797, 261, 5);
+  ASSERT_EQ(split.order.size(), 1797u);
+  std::vector<std::size_t> sorted = split.order;
+  std::sort(sorted.begin(), sorted.end());
+  for (std::size_t i = 0; i < sorted.size(); ++i) ASSERT_EQ(sorted[i], i);  // a permutation: every image once
+  EXPECT_EQ(split.training_available(), 1536u);
+  // Rows tell the images apart: row i of a matrix whose row i is (i, i, ...).
+  Matrix ids(1797, 2);
+  for (std::size_t i = 0; i < ids.rows(); ++i) ids(i, 0) = ids(i, 1) = static_cast<double>(i);
+  const Matrix test = split.test(ids), large = split.training(ids, 1536), small = split.training(ids, 64);
+  ASSERT_EQ(test.rows(), 261u);
+  std::vector<bool> held(1797, false);
+  for (std::size_t i = 0; i < test.rows(); ++i) held[static_cast<std::size_t>(test(i, 0))] = true;
+  for (std::size_t i = 0; i < large.rows(); ++i) EXPECT_FALSE(held[static_cast<std::size_t>(large(i, 0))]) << i;
+  for (std::size_t i = 0; i < small.rows(); ++i) EXPECT_EQ(small(i, 0), large(i, 0)) << i;  // nested
+  EXPECT_EQ(split_digits(1797, 261, 5).order, split.order);
+  EXPECT_NE(split_digits(1797, 261, 6).order, split.order);
+  // Not the identity: the first 64 training images are not images 0..63.
+  std::size_t in_place = 0;
+  for (std::size_t i = 0; i < 64; ++i) in_place += split.order[i] == i ? 1 : 0;
+  EXPECT_LT(in_place, 5u);
+}
+
+TEST(DigitsSplit, ImpossibleSizesNameTheField) {
+  EXPECT_THROW(split_digits(10, 0, 1), InvalidArgument);
+  EXPECT_THROW(split_digits(10, 10, 1), InvalidArgument);
+  const DigitsSplit split = split_digits(10, 4, 1);
+  const Matrix images(10, 3);
+  try {
+    split.training(images, 7);
+    FAIL() << "took 7 of 6 training images";
+  } catch (const InvalidArgument& e) {
+    EXPECT_STREQ(e.what(), "n: must be between 1 and 6 (the images not held out), got 7");
+  }
+  EXPECT_THROW(split.training(images, 0), InvalidArgument);
+  EXPECT_THROW(split.test(Matrix(5, 3)), InvalidArgument);  // the split is of 10 images
 }
 
 }  // namespace

@@ -2,13 +2,16 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "gengap/kernels/error.hpp"
+#include "gengap/kernels/random.hpp"
 
 namespace gengap {
 namespace {
@@ -87,6 +90,43 @@ Matrix scaled_digits(const Digits& digits, double lower, double upper) {
   const double scale = (upper - lower) / digits_max_level;
   for (double& v : out.flat()) v = lower + scale * v;
   return out;
+}
+
+namespace {
+
+Matrix rows_of(MatrixView images, std::span<const std::size_t> rows) {
+  Matrix out(rows.size(), images.cols);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    require(rows[i] < images.rows, "images", "has " + std::to_string(images.rows) + " rows, the split needs row " +
+                                                 std::to_string(rows[i]));
+    std::copy_n(images.row(rows[i]), images.cols, out.row(i).begin());
+  }
+  return out;
+}
+
+}  // namespace
+
+DigitsSplit split_digits(std::size_t count, std::size_t held_out, std::uint64_t seed) {
+  require(held_out > 0 && held_out < count, "held_out",
+          "must be between 1 and " + std::to_string(count) + " - 1 images, got " + std::to_string(held_out));
+  DigitsSplit split;
+  split.held_out = held_out;
+  split.order.resize(count);
+  for (std::size_t i = 0; i < count; ++i) split.order[i] = i;
+  const CounterRng rng(seed, streams::data_split);
+  for (std::size_t i = count - 1; i > 0; --i) std::swap(split.order[i], split.order[rng.below(i, i + 1)]);
+  return split;
+}
+
+Matrix DigitsSplit::training(MatrixView images, std::size_t n) const {
+  require(n > 0 && n <= training_available(), "n",
+          "must be between 1 and " + std::to_string(training_available()) + " (the images not held out), got " +
+              std::to_string(n));
+  return rows_of(images, std::span<const std::size_t>(order).first(n));
+}
+
+Matrix DigitsSplit::test(MatrixView images) const {
+  return rows_of(images, std::span<const std::size_t>(order).last(held_out));
 }
 
 }  // namespace gengap

@@ -34,4 +34,22 @@ Digits read_digits(const std::filesystem::path& file = debian_digits_file);
 // data range; the study's default [-1, 1]): images x 64.
 Matrix scaled_digits(const Digits& digits, double lower, double upper);
 
+// Training and held-out images: a permutation of all `count` images drawn
+// under `seed` (streams::data_split, Fisher-Yates), its last `held_out`
+// entries the held-out set, the training set of size n its first n entries
+// (nested: a smaller n's set is part of a larger one's, so settings of a
+// sweep over n differ in n alone). InvalidArgument: held_out of 0 or
+// >= count ("held_out"), n of 0 or beyond count - held_out ("n").
+struct DigitsSplit {
+  std::vector<std::size_t> order;  // the permutation of 0..count-1
+  std::size_t held_out = 0;
+
+  std::size_t training_available() const { return order.size() - held_out; }
+  // Rows order[0..n) of `images`, in that order.
+  Matrix training(MatrixView images, std::size_t n) const;
+  // Rows order[count - held_out .. count).
+  Matrix test(MatrixView images) const;
+};
+DigitsSplit split_digits(std::size_t count, std::size_t held_out, std::uint64_t seed);
+
 }  // namespace gengap
