@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -290,6 +291,10 @@ void print_fits(const StudySummary& summary) {
 // another rank ended or the run was interrupted) ends it quietly, exit 130.
 int study_worker(const StudyConfig& config) {
   const InterruptExit interrupt([] {});
+  // SIGUSR1 is rank 0's to answer (mpirun forwards it to every rank): a
+  // worker that ended at once would make mpirun kill rank 0 mid-sentence.
+  // The workers end when rank 0 does (mpirun's SIGTERM, above).
+  std::signal(SIGUSR1, SIG_IGN);
   run_study_distributed(config, world());
   return 0;
 }
