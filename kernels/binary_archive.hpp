@@ -49,6 +49,8 @@ class ByteWriter {
   void put(const std::vector<T>& values) {
     put(std::span<const T>(values));
   }
+  // Indices and counts, as 64-bit integers whatever the platform's size_t.
+  void put_indices(const std::vector<std::size_t>& v) { put(std::vector<std::uint64_t>(v.begin(), v.end())); }
   void put(const Matrix& m) {
     put(static_cast<std::uint64_t>(m.rows()));
     put(static_cast<std::uint64_t>(m.cols()));
@@ -91,6 +93,10 @@ class ByteReader {
     std::vector<T> values(size);
     take(values.data(), size * sizeof(T), what);
     return values;
+  }
+  std::vector<std::size_t> get_indices(std::string_view what = "indices") {
+    const std::vector<std::uint64_t> v = get_vector<std::uint64_t>(what);
+    return {v.begin(), v.end()};
   }
   Matrix get_matrix(std::string_view what = "a matrix") {
     const std::size_t rows = get_size(what, 0);

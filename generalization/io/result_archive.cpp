@@ -28,14 +28,6 @@ static_assert(sizeof(EarlyStoppingResult) == 1656, "EarlyStoppingResult changed:
 // Bumped whenever a field is added to, removed from or moved in the result.
 constexpr std::uint32_t format = 1;
 
-void put_indices(ByteWriter& w, const std::vector<std::size_t>& v) {
-  w.put(std::vector<std::uint64_t>(v.begin(), v.end()));
-}
-std::vector<std::size_t> get_indices(ByteReader& r, std::string_view what) {
-  const std::vector<std::uint64_t> v = r.get_vector<std::uint64_t>(what);
-  return {v.begin(), v.end()};
-}
-
 void put_matrices(ByteWriter& w, const std::vector<Matrix>& v) {
   w.put(static_cast<std::uint64_t>(v.size()));
   for (const Matrix& m : v) w.put(m);
@@ -196,7 +188,7 @@ std::string archive_result(const EarlyStoppingResult& x) {
   put_features(w, x.features);
   w.put(x.initial_weights);
   for (const std::vector<double>* v : {&x.tau, &x.loss_train, &x.loss_pop, &x.gap, &x.norm_growth}) w.put(*v);
-  put_indices(w, x.saved_indices);
+  w.put_indices(x.saved_indices);
   put_matrices(w, x.saved_weights);
   w.put(x.eigenvalues);
   w.put(static_cast<std::uint64_t>(x.kl.size()));
@@ -205,7 +197,7 @@ std::string archive_result(const EarlyStoppingResult& x) {
   for (const DensitySnapshot& s : x.densities) put_density(w, s);
   w.put(x.best_density.has_value());
   if (x.best_density) put_density(w, *x.best_density);
-  put_indices(w, x.included_indices);
+  w.put_indices(x.included_indices);
   put_matrices(w, x.included_weights);
   w.put(x.kl_best_weights);
   w.put(static_cast<std::uint64_t>(x.bounds.rows.size()));
@@ -237,13 +229,13 @@ EarlyStoppingResult unarchive_result(std::string_view bytes) {
   for (std::vector<double>* v : {&x.tau, &x.loss_train, &x.loss_pop, &x.gap, &x.norm_growth}) {
     *v = r.get_vector<double>("curves");
   }
-  x.saved_indices = get_indices(r, "saved_indices");
+  x.saved_indices = r.get_indices("saved_indices");
   x.saved_weights = get_matrices(r, "saved_weights");
   x.eigenvalues = r.get_vector<double>("eigenvalues");
   for (auto k = r.get<std::uint64_t>("kl"); k > 0; --k) x.kl.push_back(get_kl_row(r));
   for (auto k = r.get<std::uint64_t>("densities"); k > 0; --k) x.densities.push_back(get_density(r));
   if (r.get_bool("best_density")) x.best_density = get_density(r);
-  x.included_indices = get_indices(r, "included_indices");
+  x.included_indices = r.get_indices("included_indices");
   x.included_weights = get_matrices(r, "included_weights");
   x.kl_best_weights = r.get_matrix("kl_best_weights");
   for (auto k = r.get<std::uint64_t>("bounds.rows"); k > 0; --k) x.bounds.rows.push_back(get_bound_row(r));

@@ -199,7 +199,7 @@ class Coordinator {
           fail(e.error);
         }
       }
-      if (byes_ == workers && local_.running() == 0 && !can_assign()) break;
+      if (said_bye_.size() == static_cast<std::size_t>(workers) && local_.running() == 0 && !can_assign()) break;
       if (!busy) std::this_thread::sleep_for(idle_wait);
     }
     if (interrupt_set_) clear_interrupt();
@@ -254,7 +254,6 @@ class Coordinator {
         }
         break;
       case tag_bye:
-        ++byes_;
         said_bye_.push_back(m.source);
         break;
       default:
@@ -297,8 +296,7 @@ class Coordinator {
   std::size_t slots_;
   LocalSlots local_;
   std::vector<std::optional<StudySetting>> finished_;
-  int byes_ = 0;
-  std::vector<int> said_bye_;
+  std::vector<int> said_bye_;  // workers done
   bool stopping_ = false;
   bool interrupt_set_ = false;
   std::exception_ptr failure_;

@@ -14,14 +14,6 @@ namespace {
 constexpr int tag_kl_work = 2100;
 constexpr int tag_kl_results = 2101;
 
-void put_indices(ByteWriter& w, const std::vector<std::size_t>& v) {
-  w.put(std::vector<std::uint64_t>(v.begin(), v.end()));
-}
-std::vector<std::size_t> get_indices(ByteReader& r) {
-  const std::vector<std::uint64_t> v = r.get_vector<std::uint64_t>("the KL's tau indices");
-  return {v.begin(), v.end()};
-}
-
 template <class Result>
 void gather(Communicator& world, const std::exception_ptr& error, std::vector<Result>& results,
             std::vector<double>* extra) {
@@ -61,24 +53,24 @@ void share_kl_work(Communicator& world, std::vector<std::size_t>& quadrature_ind
   if (world.size() == 1) return;
   if (world.rank() == 0) {
     ByteWriter w;
-    put_indices(w, quadrature_indices);
-    put_indices(w, ode_indices);
+    w.put_indices(quadrature_indices);
+    w.put_indices(ode_indices);
     w.put(static_cast<std::uint64_t>(weights.size()));
     std::vector<std::size_t> wanted = quadrature_indices;
     wanted.insert(wanted.end(), ode_indices.begin(), ode_indices.end());
     std::sort(wanted.begin(), wanted.end());
     wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
-    put_indices(w, wanted);
+    w.put_indices(wanted);
     for (const std::size_t i : wanted) w.put(weights[i]);
     for (int rank = 1; rank < world.size(); ++rank) world.send(rank, tag_kl_work, w.bytes());
     return;
   }
   const Communicator::Message m = world.receive(0, tag_kl_work);
   ByteReader r(m.bytes);
-  quadrature_indices = get_indices(r);
-  ode_indices = get_indices(r);
+  quadrature_indices = r.get_indices("the KL's tau indices");
+  ode_indices = r.get_indices("the KL's tau indices");
   weights.assign(r.get<std::uint64_t>("the grid size"), Matrix());
-  for (const std::size_t i : get_indices(r)) weights.at(i) = r.get_matrix("A(tau)");
+  for (const std::size_t i : r.get_indices("the KL's tau indices")) weights.at(i) = r.get_matrix("A(tau)");
   r.expect_end();
 }
 
