@@ -70,33 +70,53 @@ struct TimePoint {
   double sigma = 0.0;   // sigma_t
   double c = 0.0;       // c(t)
   double w = 0.0;       // lambda(t) c(t)^2
+  double skip = 0.0;    // k(t)
 };
 
 TimePoint time_point(const DsmSetup& setup, double t) {
   const Schedule& s = setup.schedule;
-  return {t, s.mean_scale(t), s.std_dev(t), setup.c(t), setup.gram_weight(t)};
+  return {t, s.mean_scale(t), s.std_dev(t), setup.c(t), setup.gram_weight(t), setup.skip(t)};
 }
 
+// L_0 of one data point (DsmSetup::loss_constant), its time integral computed
+// once: the same for every point with noise targets, proportional to |x_0|^2
+// for the denoiser's targets y = x_0.
+struct LossConstant {
+  LossConstant(const DsmSetup& setup, std::size_t d)
+      : regresses_data(setup.regresses_data()),
+        value(regresses_data ? setup.loss_constant(d, 1.0) : setup.loss_constant(d)) {}
+  double of(const double* x0, std::size_t d) const { return regresses_data ? value * squared_norm(x0, d) : value; }
+  static double squared_norm(const double* x, std::size_t d) {
+    double s = 0.0;
+    for (std::size_t j = 0; j < d; ++j) s += x[j] * x[j];
+    return s;
+  }
+  bool regresses_data;
+  double value;  // noise targets: L_0; denoiser: L_0 per unit |x_0|^2
+};
+
 // Writes point `row` of the tile given (x_0, t, eps): x_t = mu x_0 + sigma eps,
-// y = -eps/(sigma c), weight = q w (docs/math.md §4, §5), and
-// loss0 = q L_0 with L_0 = DsmSetup::loss_constant(d) = d/2 E_t[lambda/sigma^2]:
-// the A-independent constant is integrated over t and eps exactly instead of
-// being estimated from the same draws, so neither its Monte Carlo noise (1e-3
-// for n K = 2.5e5 under sigma2, 0.04 under likelihood weighting) nor a
-// quadrature error on its 1/t singularity shifts the loss curves or the
-// generalization gap. G and C, hence the minimiser and the dynamics, are unchanged.
-void write_point(const TimePoint& tp, double q, double loss_constant, const double* x0, const double* eps,
-                 std::size_t d, std::size_t row, DesignTile& tile) {
+// y = -(eps/sigma + k x_t)/c (-eps/(sigma c) for noise targets, x_0 itself for
+// the denoiser: written as x_0, not through the formula), weight = q w
+// (docs/math.md §4, §5), and loss0 = q L_0 with L_0 = DsmSetup::loss_constant
+// (d/2 E_t[lambda/sigma^2], or |x_0|^2/2 E_t[w]): the A-independent constant
+// is integrated over t and eps exactly instead of being estimated from the
+// same draws, so neither its Monte Carlo noise (1e-3 for n K = 2.5e5 under
+// sigma2, 0.04 under likelihood weighting) nor a quadrature error on its 1/t
+// singularity shifts the loss curves or the generalization gap. G and C, hence
+// the minimiser and the dynamics, are unchanged.
+void write_point(const TimePoint& tp, double q, const LossConstant& loss_constant, const double* x0,
+                 const double* eps, std::size_t d, std::size_t row, DesignTile& tile) {
   double* x = tile.x.data() + row * d;
   double* y = tile.y.data() + row * d;
   const double y_scale = -1.0 / (tp.sigma * tp.c);
   for (std::size_t j = 0; j < d; ++j) {
     x[j] = tp.mu * x0[j] + tp.sigma * eps[j];
-    y[j] = y_scale * eps[j];
+    y[j] = loss_constant.regresses_data ? x0[j] : y_scale * eps[j];
   }
   tile.t[row] = tp.t;
   tile.weight[row] = q * tp.w;
-  tile.loss0[row] = q * loss_constant;
+  tile.loss0[row] = q * loss_constant.of(x0, d);
 }
 
 void require_range(std::size_t begin, std::size_t end, std::size_t size) {
@@ -139,7 +159,7 @@ class EmpiricalMonteCarlo final : public DesignPoints {
         size_(checked_product(data.rows, draws, "draws_per_sample")),
         time_rng_(seed, time_stream),
         noise_rng_(seed, noise_stream),
-        loss_constant_(setup.loss_constant(data.cols)) {}
+        loss_constant_(setup, data.cols) {}
 
   std::size_t size() const override { return size_; }
   std::size_t dim() const override { return data_.cols(); }
@@ -166,7 +186,7 @@ class EmpiricalMonteCarlo final : public DesignPoints {
   std::size_t size_;
   CounterRng time_rng_;
   CounterRng noise_rng_;
-  double loss_constant_;  // L_0 (DsmSetup::loss_constant)
+  LossConstant loss_constant_;
 };
 
 // -------------------------------------------------------- empirical quadrature
@@ -178,7 +198,7 @@ class EmpiricalQuadrature final : public DesignPoints {
         noise_(gauss_hermite_normal(noise_nodes)),
         noise_points_(checked_power(noise_nodes, data.cols, "noise_nodes")),
         size_(checked_product(checked_product(data.rows, time_nodes, "time_nodes"), noise_points_, "noise_nodes")),
-        loss_constant_(setup.loss_constant(data.cols)) {}
+        loss_constant_(setup, data.cols) {}
 
   std::size_t size() const override { return size_; }
   std::size_t dim() const override { return data_.cols(); }
@@ -212,7 +232,7 @@ class EmpiricalQuadrature final : public DesignPoints {
   QuadratureRule noise_;
   std::size_t noise_points_;
   std::size_t size_;
-  double loss_constant_;  // L_0 (DsmSetup::loss_constant)
+  LossConstant loss_constant_;
 };
 
 // Mixture weights pi_k normalised here too, so the design does not depend on
@@ -237,8 +257,16 @@ class PopulationQuadrature final : public DesignPoints {
         space_(gauss_hermite_normal(space_nodes)),
         space_points_(checked_power(space_nodes, d_, "space_nodes")),
         size_(checked_product(checked_product(time_nodes, pi_.size(), "time_nodes"), space_points_, "space_nodes")),
-        loss_constant_(setup.loss_constant(d_)) {
+        loss_constant_(setup, d_) {
     const std::size_t K = pi_.size();
+    // L_0 per component: E|x_0|^2 = |m_k|^2 + tr S_k under the denoiser's targets.
+    for (std::size_t k = 0; k < K; ++k) {
+      double second_moment = LossConstant::squared_norm(means_.row(k).data(), d_);
+      const Matrix S = target.covariance(k);
+      for (std::size_t i = 0; i < d_; ++i) second_moment += S(i, i);
+      component_loss_constant_.push_back(loss_constant_.regresses_data ? loss_constant_.value * second_moment
+                                                                       : loss_constant_.value);
+    }
     for (const TimePoint& tp : time_.points) {
       diffused_.push_back(target.diffused(tp.mu, tp.sigma));
       // Component k of p_t is N(mu m_k, mu^2 S_k + sigma^2 I): x = mu m_k + L xi.
@@ -284,10 +312,11 @@ class PopulationQuadrature final : public DesignPoints {
       }
       tile.t[row] = tp.t;
       tile.weight[row] = mass * tp.w;
-      tile.loss0[row] = mass * loss_constant_;  // L_0 exact, as in write_point
+      tile.loss0[row] = mass * component_loss_constant_[k];  // L_0 exact, as in write_point
     }
-    // Tweedie: E[y | x_t] = grad log p_t(x_t) / c(t). Rows of one time node are
-    // contiguous (a is the slowest index), so score them run by run.
+    // Tweedie: E[y | x_t] = (grad log p_t(x_t) - k(t) x_t) / c(t) (for the
+    // denoiser E[x_0 | x_t] = (x_t + sigma^2 grad log p_t) / mu). Rows of one
+    // time node are contiguous (a is the slowest index), so score them run by run.
     const std::size_t rows = end - begin;
     std::size_t first = 0;
     while (first < rows) {
@@ -297,8 +326,8 @@ class PopulationQuadrature final : public DesignPoints {
       const MatrixView X{tile.x.data() + first * d, count, d};
       const std::span<double> Y(tile.y.data() + first * d, count * d);
       diffused_[a].score(X, Y);
-      const double inv_c = 1.0 / time_.points[a].c;
-      for (double& v : Y) v *= inv_c;
+      const double inv_c = 1.0 / time_.points[a].c, skip = time_.points[a].skip;
+      for (std::size_t k = 0; k < Y.size(); ++k) Y[k] = (Y[k] - skip * X.data[k]) * inv_c;
       first = run_end;
     }
   }
@@ -311,7 +340,8 @@ class PopulationQuadrature final : public DesignPoints {
   QuadratureRule space_;
   std::size_t space_points_;
   std::size_t size_;
-  double loss_constant_;                   // L_0 (DsmSetup::loss_constant)
+  LossConstant loss_constant_;
+  std::vector<double> component_loss_constant_;  // L_0 of component k's points
   std::vector<GaussianMixture> diffused_;  // p_t at each time node
   std::vector<Matrix> cholesky_;           // [a * K + k]: Cholesky of mu^2 S_k + sigma^2 I
 };
@@ -328,7 +358,7 @@ class PopulationMonteCarlo final : public DesignPoints {
         data_rng_(seed, streams::population_data),
         time_rng_(seed, streams::population_time),
         noise_rng_(seed, streams::population_noise),
-        loss_constant_(setup.loss_constant(d_)) {
+        loss_constant_(setup, d_) {
     const std::vector<double> pi = normalised_weights(target);
     cumulative_.resize(pi.size());
     std::partial_sum(pi.begin(), pi.end(), cumulative_.begin());
@@ -374,7 +404,7 @@ class PopulationMonteCarlo final : public DesignPoints {
   CounterRng data_rng_;
   CounterRng time_rng_;
   CounterRng noise_rng_;
-  double loss_constant_;            // L_0 (DsmSetup::loss_constant)
+  LossConstant loss_constant_;
   std::vector<double> cumulative_;  // cumulative mixture weights
   std::vector<Matrix> cholesky_;    // Cholesky factors of S_k
 };

@@ -92,6 +92,9 @@ LikelihoodResult log_likelihood_random_features(const Schedule& schedule, const 
   const QuadratureRule unit = gauss_legendre(8, 0.0, 1.0);
   const double inv_m = 1.0 / static_cast<double>(kinks.features());
   const auto g2c = [&](double t) { return schedule.diffusion_squared(t) * setup.c(t); };
+  // The denoiser's skip term adds k(t) d to the divergence: its integral is smooth.
+  const auto g2k = [&](double t) { return schedule.diffusion_squared(t) * setup.skip(t); };
+  const bool skips = setup.output_scale == OutputScale::denoiser;
   const auto drift = [&](double t) { return schedule.drift(t); };
 
   // dx/dt = f x - 1/2 g^2 s_A (the score alone: no divergence in the state).
@@ -111,7 +114,7 @@ LikelihoodResult log_likelihood_random_features(const Schedule& schedule, const 
     std::uint64_t solve = 0;
     double t0 = 0.0, t1 = 0.0;
     std::vector<double> c0, cm, c1;
-    double drift = 0.0, g2c = 0.0;  // int f and int g^2 c over [t0, t1]
+    double drift = 0.0, g2c = 0.0, g2k = 0.0;  // int f, int g^2 c and int g^2 k over [t0, t1]
   };
   io.on_step = [&, solve](const AcceptedStep& s) {
     thread_local StepTimes cache;
@@ -131,6 +134,7 @@ LikelihoodResult log_likelihood_random_features(const Schedule& schedule, const 
       kinks.time_part(s.t1, cache.c1);
       cache.drift = integral(unit, s.t0, s.t1, drift);
       cache.g2c = integral(unit, s.t0, s.t1, g2c);
+      cache.g2k = skips ? integral(unit, s.t0, s.t1, g2k) : 0.0;
     }
     hermite(s, tm, x);
     const double whole = kinks.step(s.y0, x, s.y1, cache.c0, cache.cm, cache.c1, changed);
@@ -147,7 +151,7 @@ LikelihoodResult log_likelihood_random_features(const Schedule& schedule, const 
       };
       partial += kinks.kappa(j) * (half(s.t0, tm, z0, zm) + half(tm, s.t1, zm, z1));
     }
-    ell[s.row] += static_cast<double>(d) * cache.drift - 0.5 * inv_m * (whole * cache.g2c + partial);
+    ell[s.row] += static_cast<double>(d) * (cache.drift - 0.5 * cache.g2k) - 0.5 * inv_m * (whole * cache.g2c + partial);
   };
   const ScopedBlasThreads single_threaded_blas(1);
   IntegrateResult solved = integrate(velocity, data, io);

@@ -23,7 +23,8 @@ constexpr EnumName<ScheduleKind> schedule_names[] = {
 constexpr EnumName<Weighting> weighting_names[] = {
     {Weighting::sigma2, "sigma2"}, {Weighting::likelihood, "likelihood"}, {Weighting::none, "none"}};
 constexpr EnumName<OutputScale> output_scale_names[] = {{OutputScale::one, "one"},
-                                                        {OutputScale::inv_sigma, "inv_sigma"}};
+                                                        {OutputScale::inv_sigma, "inv_sigma"},
+                                                        {OutputScale::denoiser, "denoiser"}};
 
 ScheduleKind parse_schedule(std::string_view name) {
   return parse_enum_name(name, schedule_names, "schedule", "schedule");
@@ -169,11 +170,31 @@ double DsmSetup::c(double t) const {
   switch (output_scale) {
     case OutputScale::one: return 1.0;
     case OutputScale::inv_sigma: return 1.0 / schedule.std_dev(t);
+    case OutputScale::denoiser: return schedule.mean_scale(t) / schedule.variance(t);
   }
   return 1.0;
 }
 
-double DsmSetup::mean_lambda_over_variance() const {
+double DsmSetup::skip(double t) const {
+  return output_scale == OutputScale::denoiser ? -1.0 / schedule.variance(t) : 0.0;
+}
+
+double DsmSetup::loss_constant(std::size_t d, double x0_squared_norm) const {
+  if (regresses_data()) return 0.5 * x0_squared_norm * mean_gram_weight();
+  return 0.5 * static_cast<double>(d) * mean_lambda_over_variance();
+}
+
+double DsmSetup::loss_constant(std::size_t d) const {
+  require(!regresses_data(), "output_scale",
+          "the denoiser's loss constant depends on the data: pass the squared norm of x_0");
+  return loss_constant(d, 0.0);
+}
+
+namespace {
+
+// E_{t ~ U[a, b]}[f(t)] on geometrically graded panels.
+template <class F>
+double mean_over_time(const Schedule& schedule, F f) {
   schedule.validate();
   const double a = schedule.t_min, b = schedule.T;
   // Panels [a r^k, a r^{k+1}] with r = (b/a)^{1/P}: each spans a fixed ratio,
@@ -188,12 +209,22 @@ double DsmSetup::mean_lambda_over_variance() const {
     double panel = 0.0;
     for (std::size_t i = 0; i < nodes; ++i) {
       const double t = lo + (hi - lo) * unit.nodes[i];
-      panel += unit.weights[i] * lambda(t) / schedule.variance(t);
+      panel += unit.weights[i] * f(t);
     }
     total += (hi - lo) * panel;
     lo = hi;
   }
   return total / (b - a);
+}
+
+}  // namespace
+
+double DsmSetup::mean_lambda_over_variance() const {
+  return mean_over_time(schedule, [this](double t) { return lambda(t) / schedule.variance(t); });
+}
+
+double DsmSetup::mean_gram_weight() const {
+  return mean_over_time(schedule, [this](double t) { return gram_weight(t); });
 }
 
 }  // namespace gengap

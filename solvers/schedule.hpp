@@ -49,9 +49,21 @@ enum class Weighting { sigma2, likelihood, none };
 Weighting parse_weighting(std::string_view name);  // "sigma2" | "likelihood" | "none"
 std::string_view to_string(Weighting weighting);
 
-// c(t): one = 1 (the paper, default), inv_sigma = 1 / sigma_t (the paper's code).
-enum class OutputScale { one, inv_sigma };
-OutputScale parse_output_scale(std::string_view name);  // "one" | "inv_sigma"
+// How the model's output becomes a score, s = c(t) out + k(t) x with out =
+// A act(...) / m:
+//   one        c = 1, k = 0 (the paper, default)
+//   inv_sigma  c = 1 / sigma_t, k = 0 (the paper's code)
+//   denoiser   c = mu_t / sigma_t^2, k = -1 / sigma_t^2: out is a denoiser
+//              D(x, t) ~ E[x_0 | x_t = x] and s = (mu_t D - x) / sigma_t^2
+//              (Tweedie), the x_0-prediction of image models. The regression
+//              target is then x_0 itself (y = x_0, docs/math.md §4): a model
+//              whose features vary on the data's scale can hold the empirical
+//              score's small-t part -x / sigma^2, which the two others must
+//              build from the features (measured on the digits, d = 64: the
+//              others' samples never came within the training points'
+//              spacing, the denoiser's did).
+enum class OutputScale { one, inv_sigma, denoiser };
+OutputScale parse_output_scale(std::string_view name);  // "one" | "inv_sigma" | "denoiser"
 std::string_view to_string(OutputScale scale);
 
 // Everything about the DSM loss that is not the model: schedule, lambda, c.
@@ -63,15 +75,25 @@ struct DsmSetup {
   void validate() const { schedule.validate(); }
   double lambda(double t) const;  // weighting lambda(t)
   double c(double t) const;       // output scale c(t)
+  double skip(double t) const;    // k(t): -1/sigma_t^2 for the denoiser, else 0
+  bool regresses_data() const { return output_scale == OutputScale::denoiser; }  // y = x_0
   // w(z) = lambda(t) c(t)^2, the Gram weight of docs/math.md §5.
   double gram_weight(double t) const { const double ct = c(t); return lambda(t) * ct * ct; }
   // E_{t ~ U[t_min, T]}[lambda(t) / sigma_t^2], by composite Gauss-Legendre on
   // geometrically graded panels (the integrand grows like 1/t as t -> 0 for
   // the likelihood and none weightings); relative error ~1e-14.
   double mean_lambda_over_variance() const;
-  // L_0 = 1/2 E[w |y|^2] = d/2 E_t[lambda(t)/sigma_t^2] (E|eps|^2 = d; c cancels):
-  // the DSM loss's A-independent constant, the same for every x_0 distribution.
-  double loss_constant(std::size_t d) const { return 0.5 * static_cast<double>(d) * mean_lambda_over_variance(); }
+  // E_{t ~ U[t_min, T]}[w(t)] = E_t[lambda c^2], the same quadrature.
+  double mean_gram_weight() const;
+  // The DSM loss's A-independent constant L_0 = 1/2 E[w |y|^2] for one data
+  // point x_0 of squared norm x0_squared_norm:
+  //   noise targets (one, inv_sigma): d/2 E_t[lambda / sigma_t^2] (E|eps|^2 = d;
+  //                                   c cancels; x_0 does not enter)
+  //   denoiser (y = x_0):             |x_0|^2 / 2 E_t[w]
+  double loss_constant(std::size_t d, double x0_squared_norm) const;
+  // The noise targets' constant; InvalidArgument("output_scale") for the
+  // denoiser, whose constant depends on the data.
+  double loss_constant(std::size_t d) const;
 };
 
 }  // namespace gengap

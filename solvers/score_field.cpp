@@ -48,6 +48,13 @@ ScoreDivergenceField random_feature_score(const RandomFeatures& rf, const Matrix
                      {c, end - begin}, score.subspan(begin * d, (end - begin) * d),
                      divergence.empty() ? divergence : divergence.subspan(begin, end - begin),
                      RandomFeaturePath::rows);
+      if (setup.output_scale != OutputScale::denoiser) return;
+      // The denoiser's skip term k(t) x (k = -1/sigma^2), divergence k d.
+      for (std::size_t r = begin; r < end; ++r) {
+        const double k = setup.skip(t[r]);
+        for (std::size_t j = 0; j < d; ++j) score[r * d + j] += k * x.data[r * x.cols + j];
+        if (!divergence.empty()) divergence[r] += k * static_cast<double>(d);
+      }
     };
     require(x.cols == rows->dim(), "x",
             "expected " + std::to_string(rows->dim()) + " columns (d), got " + std::to_string(x.cols));

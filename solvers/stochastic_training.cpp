@@ -138,7 +138,7 @@ StochasticTrainingResult train_stochastic(const RandomFeatures& rf, const DsmSet
       for (std::size_t l = 0; l < d; ++l) {
         const double eps = noise_rng.normal(slot * d + l);
         x(b, l) = mu * x0[l] + sigma * eps;
-        y(b, l) = -eps / (sigma * c);
+        y(b, l) = setup.regresses_data() ? x0[l] : -eps / (sigma * c);  // as the DSM design (solvers/dsm_design.hpp)
       }
       t[b] = tb;
       // lambda c^2 / B: the minibatch loss is an unbiased estimate of L_n (docs/math.md §5).

@@ -277,6 +277,39 @@ TEST(PopulationQuadrature, MatchesPopulationMonteCarlo2dCorrelated) {
   expect_within_standard_errors(quadrature, monte_carlo, monte_carlo_estimate(rf, *mc_points, mc_points->size()));
 }
 
+// The denoiser (targets x_0): the quadrature's Tweedie y = (x_t + sigma^2
+// score) / mu and its per-component L_0 (|m_k|^2 + tr S_k) against Monte Carlo
+// draws of x_0 itself. t_min = 0.05: its weight mu^2 / sigma^2 ~ 1/(2t) would
+// need graded time nodes at the default 1e-3 (the quadrature side must be converged).
+TEST(PopulationQuadrature, DenoiserMatchesPopulationMonteCarlo2dCorrelated) {
+  DsmSetup setup = ou_setup(Weighting::sigma2, OutputScale::denoiser);
+  setup.schedule.t_min = 0.05;
+  const RandomFeatures rf = smooth_features(8, 2);
+  const GaussianMixture target = correlated_mixture();
+  const QuadraticLoss quadrature = gram_matrices(rf, *population_quadrature(target, 64, 20, setup));
+  const auto mc_points = population_monte_carlo(target, std::size_t{1} << 17, setup, 7);
+  const QuadraticLoss monte_carlo = gram_matrices(rf, *mc_points);
+  expect_within_standard_errors(quadrature, monte_carlo, monte_carlo_estimate(rf, *mc_points, mc_points->size()));
+}
+
+// The denoiser's empirical points: y = x_0 exactly, loss0 = |x_0|^2 / 2 E_t[w] / (n K).
+TEST(EmpiricalMonteCarlo, DenoiserTargetsAreTheDataPoints) {
+  const DsmSetup setup = ou_setup(Weighting::sigma2, OutputScale::denoiser);
+  const std::size_t n = 3, K = 4, d = 2;
+  const Matrix data = normal_data(n, d);
+  const auto points = empirical_monte_carlo(data, K, setup, 42);
+  DesignTile tile;
+  points->fill(0, n * K, tile);
+  for (std::size_t p = 0; p < n * K; ++p) {
+    const std::size_t i = p / K;
+    const double x02 = data(i, 0) * data(i, 0) + data(i, 1) * data(i, 1);
+    for (std::size_t j = 0; j < d; ++j) EXPECT_EQ(tile.y(p, j), data(i, j));
+    EXPECT_NEAR(tile.loss0[p], 0.5 * x02 * setup.mean_gram_weight() / (n * K), 1e-14 * (1.0 + x02));
+    const double w = setup.gram_weight(tile.t[p]);
+    EXPECT_NEAR(tile.weight[p], w / (n * K), 1e-14 * w);
+  }
+}
+
 // Empirical quadrature vs empirical Monte Carlo with K = 2^15 draws per sample
 // (stratified: the SE uses within-sample variances only).
 TEST(EmpiricalQuadrature, MatchesEmpiricalMonteCarlo) {

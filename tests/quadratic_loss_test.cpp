@@ -23,6 +23,7 @@
 #include "gengap/kernels/random_features.hpp"
 #include "gengap/solvers/dsm_design.hpp"
 #include "gengap/solvers/quadratic_loss.hpp"
+#include "gengap/solvers/score_field.hpp"
 #include "loopback_world.hpp"
 
 namespace gengap {
@@ -235,6 +236,88 @@ INSTANTIATE_TEST_SUITE_P(WeightingsAndScales, DsmLossFromScratch,
                          testing::Values(std::make_tuple(Weighting::sigma2, OutputScale::one),
                                          std::make_tuple(Weighting::likelihood, OutputScale::inv_sigma),
                                          std::make_tuple(Weighting::none, OutputScale::one)));
+
+// The denoiser (s = (mu D - x) / sigma^2, D = A phi / m) against its DSM loss
+// written from scratch: the score from the library's score field (skip term
+// included), each draw's residual r = s + eps / sigma = mu / sigma^2 (D - x_0),
+// and
+//   L(A) = 1/N sum [lambda/2 |r|^2 - w/2 |x_0|^2] + 1/n sum_i |x_i|^2 / 2 E_t[w],
+// the draw's A-independent w |x_0|^2 / 2 (w = lambda mu^2 / sigma^4) replaced
+// by its exact time average as the design's loss0 does (E_t[w] in closed form
+// for OU: schedule_test). Terms reach w |x_0|^2 ~ 5e2 |x_0|^2 near t_min and
+// cancel down to O(1): 1e-9 relative is rounding margin.
+TEST(DsmLossFromScratch, DenoiserQuadraticFormEqualsDirectDsmLoss) {
+  for (const Weighting weighting : {Weighting::sigma2, Weighting::none}) {
+    const DsmSetup setup = ou_setup(weighting, OutputScale::denoiser);
+    const std::size_t m = 45, d = 2, n = 7, K = 200, N = n * K;
+    const std::uint64_t seed = 314;
+    const Matrix data = normal_data(n, d, 8);
+    const RandomFeatures rf = make_features(m, d, Activation::silu, 19);
+    const QuadraticLoss loss = gram_matrices(rf, *empirical_monte_carlo(data, K, setup, seed), tiles_of(333));
+    const CounterRng time_rng(seed, streams::dsm_time), noise_rng(seed, streams::dsm_noise);
+    const double t_min = setup.schedule.t_min, T = setup.schedule.T;
+    Matrix X(N, d), eps(N, d);
+    std::vector<double> t(N);
+    for (std::size_t p = 0; p < N; ++p) {
+      t[p] = t_min + (T - t_min) * time_rng.uniform(p);
+      const double mu = std::exp(-t[p]), sigma = std::sqrt(-std::expm1(-2.0 * t[p]));
+      for (std::size_t j = 0; j < d; ++j) {
+        eps(p, j) = noise_rng.normal(p * d + j);
+        X(p, j) = mu * data(p / K, j) + sigma * eps(p, j);
+      }
+    }
+    const auto closed_form_integral = [&](double u) {
+      return weighting == Weighting::sigma2 ? 0.5 * std::log(-std::expm1(-2.0 * u)) : -0.5 / -std::expm1(-2.0 * u);
+    };
+    const double mean_w = (closed_form_integral(T) - closed_form_integral(t_min)) / (T - t_min);
+    double data_constant = 0.0;
+    for (std::size_t i = 0; i < n; ++i) data_constant += 0.5 * (data(i, 0) * data(i, 0) + data(i, 1) * data(i, 1)) * mean_w / n;
+    for (double scale : {0.5, 5.0}) {
+      const Matrix A = random_weights(d, m, scale, 3);
+      std::vector<double> score(N * d), divergence(N);
+      random_feature_score(rf, A, setup)(t, X.view(), score, divergence);
+      long double total = 0.0L;
+      for (std::size_t p = 0; p < N; ++p) {
+        const double mu = std::exp(-t[p]), var = -std::expm1(-2.0 * t[p]);
+        const double lambda = weighting == Weighting::sigma2 ? var : 1.0, w = lambda * mu * mu / (var * var);
+        double r2 = 0.0, x02 = 0.0;
+        for (std::size_t j = 0; j < d; ++j) {
+          const double r = score[p * d + j] + eps(p, j) / std::sqrt(var);
+          r2 += r * r;
+          x02 += data(p / K, j) * data(p / K, j);
+        }
+        total += 0.5 * lambda * r2 - 0.5 * w * x02;
+      }
+      const double expected = static_cast<double>(total / N) + data_constant;
+      EXPECT_NEAR(loss.value(A), expected, 1e-9 * std::abs(expected)) << to_string(weighting) << " scale " << scale;
+    }
+  }
+}
+
+// The denoiser's field is the "one" field rescaled plus the skip term, exactly:
+// s = mu / sigma^2 s_one - x / sigma^2, div = mu / sigma^2 div_one - d / sigma^2.
+TEST(RandomFeatureScoreField, DenoiserIsTweediesFormOfTheOutput) {
+  const std::size_t m = 30, d = 3, N = 70;  // N > 64: the parallel blocks too
+  const RandomFeatures rf = make_features(m, d, Activation::relu, 5);
+  const Matrix A = random_weights(d, m, 2.0, 8);
+  Matrix X(N, d);
+  CounterRng(4, streams::test_data).fill_normal(X.flat());
+  std::vector<double> t(N);
+  for (std::size_t p = 0; p < N; ++p) t[p] = 1e-3 + 0.07 * static_cast<double>(p);
+  std::vector<double> s_one(N * d), div_one(N), s_den(N * d), div_den(N);
+  random_feature_score(rf, A, ou_setup(Weighting::sigma2, OutputScale::one))(t, X.view(), s_one, div_one);
+  const DsmSetup denoiser = ou_setup(Weighting::sigma2, OutputScale::denoiser);
+  random_feature_score(rf, A, denoiser)(t, X.view(), s_den, div_den);
+  for (std::size_t p = 0; p < N; ++p) {
+    const double mu = denoiser.schedule.mean_scale(t[p]), var = denoiser.schedule.variance(t[p]);
+    for (std::size_t j = 0; j < d; ++j) {
+      const double expected = (mu * s_one[p * d + j] - X(p, j)) / var;
+      EXPECT_NEAR(s_den[p * d + j], expected, 1e-13 * (1.0 + std::abs(expected))) << "row " << p;
+    }
+    const double expected_div = (mu * div_one[p] - static_cast<double>(d)) / var;
+    EXPECT_NEAR(div_den[p], expected_div, 1e-13 * (1.0 + std::abs(expected_div))) << "row " << p;
+  }
+}
 
 // Output blocks of G are computed by the same calls in the same tile order
 // whatever the scheduling: 1 and 2 threads give identical bits.

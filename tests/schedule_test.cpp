@@ -204,6 +204,39 @@ TEST(DsmSetup, LambdaAndOutputScale) {
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
+// The denoiser's s = (mu D - x) / sigma^2: c = mu / sigma^2, k = -1 / sigma^2;
+// its loss constant |x_0|^2 / 2 E_t[w] with, for OU, w = lambda mu^2 / sigma^4:
+// sigma2: w = 1 / (e^{2t} - 1), int = 1/2 log(1 - e^{-2t});
+// none:   w = e^{-2t} / (1 - e^{-2t})^2, int = -1 / (2 (1 - e^{-2t})).
+// The integrands grow like 1/t and 1/t^2 at t_min: 1e-12 is ~100x rounding.
+TEST(DsmSetup, DenoiserScaleSkipAndLossConstant) {
+  DsmSetup setup;
+  setup.schedule = default_schedule(ScheduleKind::ou);
+  setup.output_scale = OutputScale::denoiser;
+  const double t = 0.3, mu = std::exp(-t), var = -std::expm1(-2.0 * t);
+  EXPECT_NEAR(setup.c(t), mu / var, 1e-14 * mu / var);
+  EXPECT_NEAR(setup.skip(t), -1.0 / var, 1e-14 / var);
+  EXPECT_TRUE(setup.regresses_data());
+  EXPECT_EQ(parse_output_scale("denoiser"), OutputScale::denoiser);
+  EXPECT_EQ(to_string(OutputScale::denoiser), "denoiser");
+  const double a = setup.schedule.t_min, b = setup.schedule.T;
+  const auto sigma2 = [](double u) { return 0.5 * std::log(-std::expm1(-2.0 * u)); };
+  const auto none = [](double u) { return -0.5 / -std::expm1(-2.0 * u); };
+  setup.weighting = Weighting::sigma2;
+  const double expected_sigma2 = (sigma2(b) - sigma2(a)) / (b - a);
+  EXPECT_NEAR(setup.mean_gram_weight(), expected_sigma2, 1e-12 * expected_sigma2);
+  EXPECT_NEAR(setup.loss_constant(3, 2.5), 1.25 * expected_sigma2, 1e-12 * expected_sigma2);
+  setup.weighting = Weighting::none;
+  const double expected_none = (none(b) - none(a)) / (b - a);
+  EXPECT_NEAR(setup.mean_gram_weight(), expected_none, 1e-12 * expected_none);
+  // The data-free constant does not exist for the denoiser: refused, naming the field.
+  expect_invalid([&] { (void)setup.loss_constant(3); }, "output_scale");
+  setup.output_scale = OutputScale::one;
+  EXPECT_EQ(setup.skip(t), 0.0);
+  EXPECT_EQ(setup.loss_constant(3, 99.0), setup.loss_constant(3));  // noise targets: x_0 does not enter
+}
+
+
 // E_t[lambda / sigma_t^2] against closed forms: for OU see test_support.hpp;
 // for VE, lambda = g^2 = s^{2t} and sigma^2 = (s^{2t} - 1)/(2 ln s), so
 // lambda/sigma^2 = d/dt log(s^{2t} - 1); for VP, g^2/sigma^2 = beta/(1 - e^{-B})

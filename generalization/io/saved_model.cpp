@@ -101,7 +101,7 @@ void save_model(const std::filesystem::path& dir, const SavedModel& model) {
   nlohmann::ordered_json j;
   j["format"] = "gengap random-feature score model";
   j["format_version"] = kFormatVersion;
-  j["formula"] = "s_A(x, t) = c(t) / m * A act(W x + U e(t) + b); A = A.npy[k] (d x m), x in R^d";
+  j["formula"] = "s_A(x, t) = c(t) / m * A act(W x + U e(t) + b) + k(t) x; A = A.npy[k] (d x m), x in R^d";
   j["m"] = m;
   j["d"] = d;
   j["activation"] = to_string(rf.activation);
@@ -124,7 +124,9 @@ void save_model(const std::filesystem::path& dir, const SavedModel& model) {
   }
   j["embedding"] = embedding;
   j["output_scale"] = to_string(model.setup.output_scale);
-  j["output_scale_formula"] = model.setup.output_scale == OutputScale::one ? "c(t) = 1" : "c(t) = 1 / sigma_t";
+  j["output_scale_formula"] = model.setup.output_scale == OutputScale::one         ? "c(t) = 1"
+                              : model.setup.output_scale == OutputScale::inv_sigma ? "c(t) = 1 / sigma_t"
+                                                                                   : "c(t) = mu_t / sigma_t^2, plus -x / sigma_t^2";
   j["schedule"] = schedule_json(model.setup.schedule);
   j["t_min"] = model.setup.schedule.t_min;
   j["T"] = model.setup.schedule.T;

@@ -97,7 +97,8 @@ void bind_models(py::module_& m) {
   py::class_<DsmSetup>(m, "DsmSetup",
                        "Everything about the DSM loss that is not the model: the schedule, the weighting\n"
                        "lambda(t) ('sigma2' = sigma_t^2, 'likelihood' = g(t)^2, 'none' = 1) and the output\n"
-                       "scale c(t) ('one', or 'inv_sigma' = 1/sigma_t).")
+                       "scale c(t) ('one', 'inv_sigma' = 1/sigma_t, or 'denoiser': s = (mu_t D - x)/sigma_t^2 with\n"
+                       "D = A phi/m, i.e. c = mu_t/sigma_t^2 plus the skip term -x/sigma_t^2).")
       .def(py::init([](const Schedule& schedule, const std::string& weighting, const std::string& output_scale) {
              DsmSetup s{schedule, parse_weighting(weighting), parse_output_scale(output_scale)};
              s.validate();
@@ -110,8 +111,14 @@ void bind_models(py::module_& m) {
       .def_property_readonly("output_scale", [](const DsmSetup& s) { return std::string(to_string(s.output_scale)); })
       .def("lambda_", py::vectorize(&DsmSetup::lambda), py::arg("t"), "lambda(t), the weighting")
       .def("c", py::vectorize(&DsmSetup::c), py::arg("t"), "c(t), the output scale")
-      .def("loss_constant", &DsmSetup::loss_constant, py::arg("d"),
-           "L_0 = d/2 E_t[lambda(t)/sigma_t^2], the loss's A-independent constant.");
+      .def(
+          "loss_constant",
+          [](const DsmSetup& s, std::size_t d, std::optional<double> x0_squared_norm) {
+            return x0_squared_norm ? s.loss_constant(d, *x0_squared_norm) : s.loss_constant(d);
+          },
+          py::arg("d"), py::arg("x0_squared_norm") = py::none(),
+          "L_0, the loss's A-independent constant: d/2 E_t[lambda(t)/sigma_t^2] (noise targets), or\n"
+          "|x_0|^2/2 E_t[w] for the denoiser (x0_squared_norm required).");
 
   py::class_<GaussianMixture>(m, "GaussianMixture",
                               "p(x) = sum_k pi_k N(x; m_k, S_k) in any dimension (log-sum-exp throughout).\n"

@@ -89,6 +89,25 @@ def test_dsm_setup_lambda_c_and_loss_constant(weighting, output_scale):
     assert setup.loss_constant(3) == pytest.approx(ref, rel=1e-9)
 
 
+@pytest.mark.parametrize("weighting", ["sigma2", "likelihood", "none"])
+def test_denoiser_scale_and_loss_constant(weighting):
+    # The denoiser: c = mu/sigma^2 and L_0 = |x_0|^2/2 E_t[lambda c^2] (SciPy's
+    # quadrature as above); its data-free constant does not exist.
+    s = gengap.Schedule("ou")
+    setup = gengap.DsmSetup(s, weighting, "denoiser")
+    t = np.array([0.01, 0.5, 3.0])
+    np.testing.assert_allclose(setup.c(t), s.mean_scale(t) / s.variance(t), rtol=1e-14)
+
+    def integrand(u):
+        return float(setup.lambda_(u)) * float(setup.c(u)) ** 2
+
+    ref, _ = integrate.quad(integrand, s.t_min, s.T, points=[0.01, 0.1], limit=200, epsabs=0, epsrel=1e-12)
+    ref *= 2.5 / 2 / (s.T - s.t_min)
+    assert setup.loss_constant(3, 2.5) == pytest.approx(ref, rel=1e-9)
+    with pytest.raises(ValueError, match="output_scale"):
+        setup.loss_constant(3)
+
+
 def test_mixture_properties(mixture_2d):
     g = mixture_2d
     assert (g.dim, g.components) == (2, 2)
