@@ -26,6 +26,7 @@
 #include "interrupt.hpp"
 #include "progress_bar.hpp"
 #include "results_writer.hpp"
+#include "digits_study_command.hpp"
 #include "smoothing_study_command.hpp"
 #include "study_output.hpp"
 #include "world.hpp"
@@ -306,8 +307,10 @@ std::shared_ptr<StudyCommandOptions> add_study_command(CLI::App& app) {
   CLI::App* study = app.add_subcommand(
       "study", "Studies S2-S5: S1 swept over one parameter (modes-shift: target.mu, capacity: model.m, sample-size: n, "
       "diffusion-time: schedule.T with seed 000's bound); "
-      "S6 smoothing: empirical, smoothed and trained scores on a segment of training points");
-  study->add_option("name", options->study, "modes-shift | capacity | sample-size | diffusion-time | smoothing")->required();
+      "S6 smoothing: empirical, smoothed and trained scores on a segment of training points; "
+      "digits: memorisation and generalization on the 8 x 8 handwritten digits (d = 64)");
+  study->add_option("name", options->study, "modes-shift | capacity | sample-size | diffusion-time | smoothing | digits")
+      ->required();
   study->add_option("--out", options->out, "Results folder (created if missing; default results/<name>)");
   add_config_options(*study, *options,
                      {"JSON config file (S2-S4: S1's keys plus \"sweep\"; smoothing: its keys; "
@@ -319,6 +322,7 @@ std::shared_ptr<StudyCommandOptions> add_study_command(CLI::App& app) {
 
 int study(const StudyCommandOptions& options) {
   if (options.study == "smoothing") return smoothing_study(options);  // S6: not a sweep of S1
+  if (options.study == "digits") return digits_study(options);
   // Everything the user typed is checked, on every rank of a distributed
   // run, before anything is computed or written; a bad input on any rank
   // stops all of them with its one-line error.

@@ -32,6 +32,8 @@ inline constexpr std::uint64_t sgd_noise = 15;        // fresh eps of each SGD/A
 inline constexpr std::uint64_t second_draws_noise = 16;  // eps of the independent re-draws (with second_draws for t)
 inline constexpr std::uint64_t bound_noise = 17;      // z of the diffusion-time bound's score-norm statistic
 inline constexpr std::uint64_t data_split = 18;       // the permutation that splits a data set into training and held-out
+inline constexpr std::uint64_t heldout_time = 19;     // t of a held-out DSM loss's draws (study digits)
+inline constexpr std::uint64_t heldout_noise = 20;    // eps of a held-out DSM loss's draws
 }  // namespace streams
 
 class CounterRng {

@@ -11,6 +11,7 @@
 #include <string>
 #include <tuple>
 
+#include "gengap/generalization/finite_mean.hpp"
 #include "gengap/generalization/io/detail/config_json.hpp"
 #include "gengap/generalization/studies/model_setup.hpp"
 #include "gengap/kernels/blas_runtime.hpp"
@@ -22,6 +23,7 @@
 #include "gengap/solvers/gradient_flow.hpp"
 #include "gengap/solvers/quadratic_loss.hpp"
 #include "gengap/solvers/random_feature_likelihood.hpp"
+#include "gengap/solvers/sde/tweedie.hpp"
 
 namespace gengap {
 namespace {
@@ -45,32 +47,6 @@ Matrix heldout_points(const SmoothingStudyConfig& c, std::size_t d) {
   return x;
 }
 
-struct MeanAndError {
-  double mean = std::numeric_limits<double>::quiet_NaN();
-  double se = std::numeric_limits<double>::quiet_NaN();
-  std::size_t failed = 0;
-};
-
-// Over the finite entries (a failed ODE trajectory is NaN).
-MeanAndError mean_and_error(const std::vector<double>& v) {
-  MeanAndError r;
-  double sum = 0.0;
-  std::size_t count = 0;
-  for (const double x : v) {
-    if (std::isfinite(x)) sum += x, ++count;
-  }
-  r.failed = v.size() - count;
-  if (count == 0) return r;
-  r.mean = sum / double(count);
-  if (count < 2) return r;
-  double squares = 0.0;
-  for (const double x : v) {
-    if (std::isfinite(x)) squares += (x - r.mean) * (x - r.mean);
-  }
-  r.se = std::sqrt(squares / double(count - 1) / double(count));
-  return r;
-}
-
 // Everything one dimension's rows share.
 struct Dimension {
   std::size_t d = 1;
@@ -79,15 +55,6 @@ struct Dimension {
   Matrix heldout;  // empty without likelihood
   std::vector<double> a, b;  // the segment's ends
 };
-
-// Tweedie at t_min: x <- (x + sigma^2 s(x, t_min)) / mu, row by row.
-void denoise(const Schedule& schedule, const ScoreDivergenceField& field, Matrix& x) {
-  const double t = schedule.t_min, mu = schedule.mean_scale(t), sigma = schedule.std_dev(t);
-  const std::vector<double> times(x.rows(), t);
-  std::vector<double> score(x.rows() * x.cols());
-  field(times, x.view(), score, {});
-  for (std::size_t k = 0; k < score.size(); ++k) x.flat()[k] = (x.flat()[k] + sigma * sigma * score[k]) / mu;
-}
 
 // A row's score and, where one is faster than the generic ODE-state path,
 // its own log-likelihood (the trained model's kink-exact relu path).
@@ -105,7 +72,7 @@ void measure(const SmoothingStudyConfig& c, const Dimension& dim, const RowScore
   for (const TrajectoryStats& s : sampled.stats) row.sampler_failed += s.status != TrajectoryStatus::success;
   row.sampler_evaluations = double(sampled.total_score_evaluations) / double(N);
   row.samples = sampled.samples;
-  if (c.sampler.denoise) denoise(c.schedule(), field, row.samples);
+  if (c.sampler.denoise) tweedie_denoise(c.schedule(), field, c.schedule().t_min, row.samples);
   row.memorization =
       memorization(nearest_training_points(row.samples.view(), dim.training.view()), c.metrics.ratio_threshold);
   row.histogram =
@@ -117,7 +84,7 @@ void measure(const SmoothingStudyConfig& c, const Dimension& dim, const RowScore
   };
   const LikelihoodResult heldout = likelihood(dim.heldout);
   const LikelihoodResult train = likelihood(dim.training);
-  const MeanAndError h = mean_and_error(heldout.log_p), t = mean_and_error(train.log_p);
+  const FiniteMean h = finite_mean(heldout.log_p), t = finite_mean(train.log_p);
   row.likelihood_available = true;
   row.heldout_log_likelihood = h.mean;
   row.heldout_log_likelihood_se = h.se;
@@ -275,7 +242,7 @@ SmoothingStudyResult run_smoothing_study(const SmoothingStudyConfig& config, con
     measure(config, dim, score, row);
     if (row.kind == SmoothingScoreKind::empirical && config.likelihood.enabled) {
       const EmpiricalScore::Values exact = dim.empirical->evaluate(dim.heldout.view(), mu_min, sigma_min);
-      row.exact_heldout_log_likelihood = mean_and_error(exact.log_density).mean;
+      row.exact_heldout_log_likelihood = finite_mean(exact.log_density).mean;
     }
     row.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     result.rows.push_back(std::move(row));
